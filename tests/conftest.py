@@ -1,0 +1,181 @@
+"""Fixtures of the end-to-end suite: a real Odoo server process on loopback.
+
+`.ci/run` hands over a database that already has both addons installed with
+demo data (OMOCHI_E2E_DB, OMOCHI_E2E_CONFIG). Run on its own, the suite builds
+such a database itself and drops it afterwards.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = os.environ.get("OMOCHI_E2E_PYTHON", sys.executable)
+STARTUP_TIMEOUT = 120
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _write_config(directory):
+    """Write an Odoo config for this machine (same settings as .ci/run)."""
+    addons_path = subprocess.run(
+        [REPO / "bin" / "odoo-addons-path"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHON": PYTHON},
+    ).stdout.strip()
+    config = Path(directory) / "odoo.conf"
+    config.write_text(
+        "[options]\n"
+        f"addons_path = {addons_path}\n"
+        f"data_dir = {directory}/data\n"
+        f"db_host = {os.environ.get('OMOCHI_DB_HOST', '127.0.0.1')}\n"
+        f"db_port = {os.environ.get('OMOCHI_DB_PORT', '5432')}\n"
+        f"db_user = {os.environ.get('OMOCHI_DB_USER', 'odoo')}\n"
+        f"db_password = {os.environ.get('OMOCHI_DB_PASSWORD', '')}\n"
+        "list_db = False\n"
+    )
+    return config
+
+
+def _odoo(config, database, *args, **kwargs):
+    command = [PYTHON, "-m", "odoo", "-c", str(config), "-d", database, *args]
+    return subprocess.Popen(command, cwd=REPO, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def odoo_database(tmp_path_factory):
+    """(config path, database name) of a database with both addons and demo."""
+    if os.environ.get("OMOCHI_E2E_DB"):
+        yield Path(os.environ["OMOCHI_E2E_CONFIG"]), os.environ["OMOCHI_E2E_DB"]
+        return
+    directory = tmp_path_factory.mktemp("odoo")
+    config = _write_config(directory)
+    database = f"omochi_e2e_{uuid.uuid4().hex[:8]}"
+    install = _odoo(
+        config,
+        database,
+        "-i",
+        "omochi_orders,omochi_payments",
+        "--stop-after-init",
+        "--no-http",
+        "--log-level=warn",
+    )
+    assert install.wait() == 0, "installing the addons failed"
+    yield config, database
+    subprocess.run(
+        [
+            "dropdb",
+            f"--host={os.environ.get('OMOCHI_DB_HOST', '127.0.0.1')}",
+            f"--username={os.environ.get('OMOCHI_DB_USER', 'odoo')}",
+            "--if-exists",
+            "--force",
+            database,
+        ],
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def odoo_url(odoo_database, tmp_path_factory):
+    """Base URL of a live Odoo server (threaded, no cron) on the database."""
+    config, database = odoo_database
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "odoo.log"
+    server = _odoo(
+        config,
+        database,
+        f"--db-filter=^{database}$",
+        "--http-interface=127.0.0.1",
+        f"--http-port={port}",
+        "--workers=0",
+        "--max-cron-threads=0",
+        f"--logfile={log}",
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        try:
+            if requests.get(f"{url}/web/health", timeout=2).ok:
+                break
+        except requests.ConnectionError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            pytest.fail(f"Odoo did not start; see {log}")
+        time.sleep(0.5)
+    yield url
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+class JsonRpcError(Exception):
+    """An error answered by Odoo's /jsonrpc endpoint."""
+
+    def __init__(self, error):
+        data = error.get("data") or {}
+        self.name = data.get("name", "")
+        super().__init__(f"{self.name}: {data.get('message', error.get('message'))}")
+
+
+class JsonRpc:
+    """A minimal client of Odoo's external API (`/jsonrpc`)."""
+
+    Error = JsonRpcError
+
+    def __init__(self, url, database):
+        self.url = f"{url}/jsonrpc"
+        self.database = database
+
+    def call(self, service, method, *args):
+        payload = {
+            "jsonrpc": "2.0",
+            "method": "call",
+            "params": {"service": service, "method": method, "args": args},
+            "id": 1,
+        }
+        answer = requests.post(self.url, json=payload, timeout=30).json()
+        if "error" in answer:
+            raise JsonRpcError(answer["error"])
+        return answer["result"]
+
+    def login(self, login, password):
+        """Return an `execute_kw` caller bound to that user, or fail."""
+        uid = self.call("common", "login", self.database, login, password)
+        assert uid, f"{login} could not log in"
+
+        def execute_kw(model, method, args, kwargs=None):
+            return self.call(
+                "object",
+                "execute_kw",
+                self.database,
+                uid,
+                password,
+                model,
+                method,
+                args,
+                kwargs or {},
+            )
+
+        return execute_kw
+
+
+@pytest.fixture(scope="session")
+def jsonrpc(odoo_url, odoo_database):
+    return JsonRpc(odoo_url, odoo_database[1])
