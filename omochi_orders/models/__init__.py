@@ -1,0 +1,2 @@
+from . import omochi_order
+from . import omochi_order_line

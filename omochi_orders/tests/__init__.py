@@ -1,0 +1,2 @@
+from . import test_omochi_order
+from . import test_omochi_order_access
