@@ -1,0 +1,24 @@
+{
+    "name": "Omochi Payments",
+    "summary": "Stripe Checkout payments for Omochi orders",
+    "version": "18.0.1.0.0",
+    "category": "Accounting/Payment Providers",
+    "author": "Omochi",
+    "website": "https://github.com/omochi/omochi-payments",
+    "license": "LGPL-3",
+    "depends": ["omochi_orders"],
+    "external_dependencies": {"python": ["stripe"]},
+    "data": [
+        "security/omochi_payments_security.xml",
+        "security/ir.model.access.csv",
+        "data/ir_sequence_data.xml",
+        "views/omochi_payment_transaction_views.xml",
+        "views/omochi_payment_event_views.xml",
+        "views/omochi_order_views.xml",
+        "views/res_config_settings_views.xml",
+        "views/omochi_payments_menus.xml",
+    ],
+    "demo": [
+        "demo/omochi_payments_demo.xml",
+    ],
+}

@@ -1,0 +1,134 @@
+"""Constants of the Omochi Payments addon (statuses, configuration keys, events)."""
+
+# Transaction statuses (DESIGN §4), in the order of the status bar. The selection
+# keys are lower-case; the API exposes the upper-case name (see `api_status`).
+STATUS_PENDING = "pending"
+STATUS_PROCESSING = "processing"
+STATUS_COMPLETED = "completed"
+STATUS_FAILED = "failed"
+STATUS_CANCELLED = "cancelled"
+STATUS_EXPIRED = "expired"
+STATUS_PARTIALLY_REFUNDED = "partially_refunded"
+STATUS_REFUNDED = "refunded"
+
+STATUS_SELECTION = [
+    (STATUS_PENDING, "Pending"),
+    (STATUS_PROCESSING, "Processing"),
+    (STATUS_COMPLETED, "Completed"),
+    (STATUS_FAILED, "Failed"),
+    (STATUS_CANCELLED, "Cancelled"),
+    (STATUS_EXPIRED, "Expired"),
+    (STATUS_PARTIALLY_REFUNDED, "Partially Refunded"),
+    (STATUS_REFUNDED, "Refunded"),
+]
+STATUSES = tuple(key for key, _label in STATUS_SELECTION)
+
+# Statuses in which the checkout session is still open at Stripe.
+OPEN_STATUSES = (STATUS_PENDING, STATUS_PROCESSING)
+
+# Statuses that no Stripe event can move back to PENDING/PROCESSING/FAILED. A FAILED
+# transaction is not final: a failed card attempt on a still-open session may be
+# followed by a successful one (DESIGN §4). Completed transactions may still be
+# refunded, which only moves them between the "paid" statuses.
+FINAL_STATUSES = (
+    STATUS_COMPLETED,
+    STATUS_CANCELLED,
+    STATUS_EXPIRED,
+    STATUS_PARTIALLY_REFUNDED,
+    STATUS_REFUNDED,
+)
+
+# Statuses meaning the money was received (possibly refunded since).
+PAID_STATUSES = (STATUS_COMPLETED, STATUS_PARTIALLY_REFUNDED, STATUS_REFUNDED)
+
+
+def api_status(status):
+    """Return the API value of a transaction status (its upper-case name).
+
+    :param str status: A selection key of `STATUS_SELECTION`, e.g. ``"completed"``.
+    :return: The API value, e.g. ``"COMPLETED"``, or ``None`` for an empty status.
+    :rtype: str | None
+    """
+    return status.upper() if status else None
+
+
+# Webhook event processing states of `omochi.payment.event`.
+EVENT_STATE_SELECTION = [
+    ("pending", "Pending"),
+    ("done", "Done"),
+    ("ignored", "Ignored"),
+    ("failed", "Failed"),
+]
+
+# Configuration keys (DESIGN §5). Each key is looked up, in order, in the process
+# environment (upper-case name), in the `[options]` of odoo.conf (lower-case name)
+# and in the company field named below; the default applies when all are empty.
+CONFIG_KEYS = {
+    # key: (environment variable, odoo.conf option, res.company field, default)
+    "publishable_key": (
+        "STRIPE_PUBLISHABLE_KEY",
+        "stripe_publishable_key",
+        "omochi_stripe_publishable_key",
+        "",
+    ),
+    "secret_key": (
+        "STRIPE_SECRET_KEY",
+        "stripe_secret_key",
+        "omochi_stripe_secret_key",
+        "",
+    ),
+    "webhook_secret": (
+        "STRIPE_WEBHOOK_SECRET",
+        "stripe_webhook_secret",
+        "omochi_stripe_webhook_secret",
+        "",
+    ),
+    "api_version": (
+        "STRIPE_API_VERSION",
+        "stripe_api_version",
+        "omochi_stripe_api_version",
+        "2023-10-16",
+    ),
+    "api_base": (
+        "STRIPE_API_BASE",
+        "stripe_api_base",
+        "omochi_stripe_api_base",
+        "https://api.stripe.com",
+    ),
+    "frontend_url": (
+        "FRONTEND_URL",
+        "frontend_url",
+        "omochi_frontend_url",
+        "http://localhost:3000",
+    ),
+    # Extra origins (comma-separated) accepted besides the FRONTEND_URL origin.
+    "extra_origins": (
+        "OMOCHI_ALLOWED_ORIGINS",
+        "omochi_allowed_origins",
+        "omochi_allowed_origins",
+        "",
+    ),
+}
+
+# Keys holding secrets: never logged, masked in representations.
+SECRET_CONFIG_KEYS = ("secret_key", "webhook_secret")
+
+# Configuration sources, by decreasing precedence.
+SOURCE_ENVIRONMENT = "environment"
+SOURCE_ODOO_CONF = "odoo.conf"
+SOURCE_COMPANY = "company"
+SOURCE_DEFAULT = "default"
+
+# Prefixes of live-mode Stripe secret keys (standard and restricted keys).
+LIVE_SECRET_KEY_PREFIXES = ("sk_live_", "rk_live_")
+
+# Webhook events handled by the addon (DESIGN §4, §8); others are stored "ignored".
+HANDLED_WEBHOOK_EVENTS = (
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.expired",
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "charge.refunded",
+)

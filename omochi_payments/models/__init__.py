@@ -1,0 +1,5 @@
+from . import omochi_payment_transaction
+from . import omochi_payment_event
+from . import omochi_order
+from . import res_company
+from . import res_config_settings
