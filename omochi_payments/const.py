@@ -132,3 +132,41 @@ HANDLED_WEBHOOK_EVENTS = (
     "payment_intent.payment_failed",
     "charge.refunded",
 )
+
+# Allowed status transitions (DESIGN §4): target status -> statuses it may come
+# from. COMPLETED is reachable from EXPIRED/CANCELLED too: when Stripe reports a
+# payment on a session we had given up on, the money was taken and must be
+# recorded. Nothing leaves COMPLETED except a refund.
+TRANSITIONS = {
+    STATUS_PROCESSING: (STATUS_PENDING, STATUS_FAILED),
+    STATUS_COMPLETED: (
+        STATUS_PENDING,
+        STATUS_PROCESSING,
+        STATUS_FAILED,
+        STATUS_EXPIRED,
+        STATUS_CANCELLED,
+    ),
+    STATUS_FAILED: (STATUS_PENDING, STATUS_PROCESSING),
+    STATUS_EXPIRED: (STATUS_PENDING, STATUS_FAILED),
+    STATUS_CANCELLED: (STATUS_PENDING, STATUS_FAILED),
+    STATUS_PARTIALLY_REFUNDED: (STATUS_COMPLETED, STATUS_PARTIALLY_REFUNDED),
+    STATUS_REFUNDED: (STATUS_COMPLETED, STATUS_PARTIALLY_REFUNDED),
+}
+
+# Checkout Sessions live this long (Stripe accepts 30 minutes to 24 hours).
+CHECKOUT_SESSION_LIFETIME_MINUTES = 60
+# An open session is reused only if it stays open at least this long, so that
+# the customer has time to pay on it.
+CHECKOUT_SESSION_REUSE_MARGIN_MINUTES = 5
+# A session creation retried after a failure keeps its parameters (and so its
+# idempotency key) while its expires_at is still this far ahead; Stripe
+# refuses an expires_at less than 30 minutes ahead.
+CHECKOUT_SESSION_MIN_LIFETIME_MINUTES = 31
+
+# Where the customer lands after Stripe Checkout (integration guide).
+SUCCESS_PATH_QUERY = "session_id={CHECKOUT_SESSION_ID}&status=success"
+CANCEL_PATH_QUERY = "status=cancelled"
+FRONTEND_STATUS_PATH = "/payment/status"
+
+# Stripe Dashboard, for links from the back-office (test mode has a /test prefix).
+STRIPE_DASHBOARD_URL = "https://dashboard.stripe.com"

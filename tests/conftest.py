@@ -90,10 +90,16 @@ def odoo_database(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def odoo_url(odoo_database, tmp_path_factory):
-    """Base URL of a live Odoo server (threaded, no cron) on the database."""
+    """Base URL of a live Odoo server (threaded, no cron) on the database,
+    talking to the Stripe simulator."""
     config, database = odoo_database
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "odoo.log"
+    # The server reaches Stripe through the simulator the root conftest started.
+    stripe_env = {
+        "STRIPE_API_BASE": os.environ["OMOCHI_TEST_STRIPE_API_BASE"],
+        "STRIPE_SECRET_KEY": os.environ["OMOCHI_TEST_STRIPE_SECRET_KEY"],
+    }
     server = _odoo(
         config,
         database,
@@ -103,6 +109,7 @@ def odoo_url(odoo_database, tmp_path_factory):
         "--workers=0",
         "--max-cron-threads=0",
         f"--logfile={log}",
+        env={**os.environ, **stripe_env},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -117,7 +124,7 @@ def odoo_url(odoo_database, tmp_path_factory):
             pytest.fail(f"Odoo did not start; see {log}")
         time.sleep(0.5)
     yield url
-    server.terminate()
+    server.terminate()  # graceful: Odoo finishes the requests under way
     try:
         server.wait(timeout=30)
     except subprocess.TimeoutExpired:

@@ -1,6 +1,12 @@
+from datetime import timedelta
+
 from odoo import api, fields, models
+from odoo.tools import float_is_zero
 
 from .. import const
+from ..exceptions import OrderNotPayableError
+from ..tools.stripe_amounts import to_minor_units
+from ..tools.stripe_gateway import StripeGatewayError
 
 
 class OmochiOrder(models.Model):
@@ -84,3 +90,206 @@ class OmochiOrder(models.Model):
             action["views"] = [(False, "form")]
             action["res_id"] = self.transaction_ids.id
         return action
+
+    def action_cancel(self):
+        """Cancel the orders, first cancelling their pending payments."""
+        self._omochi_cancel_pending_payments()
+        return super().action_cancel()
+
+    def action_draft(self):
+        """Reset the orders to draft, first cancelling their pending payments
+        (the lines become editable: the old amount must not be paid)."""
+        self._omochi_cancel_pending_payments()
+        return super().action_draft()
+
+    def _omochi_cancel_pending_payments(self):
+        """Cancel the pending payments of the orders.
+
+        Their open Checkout Sessions are expired at Stripe, so that nobody pays
+        an order that changed; a session found paid makes the order paid,
+        which then refuses the cancellation.
+        """
+        self.check_access("write")
+        self.transaction_ids.filtered(
+            lambda tx: tx.status in (const.STATUS_PENDING, const.STATUS_FAILED)
+        ).action_cancel()
+
+    # ------------------------------------------------------------------
+    # Checkout
+    # ------------------------------------------------------------------
+
+    def action_pay(self):
+        """Back-office **Pay** button: open the order's Stripe Checkout page.
+
+        Errors from Stripe are shown as a notification rather than raised, so
+        that the transaction keeps the error message for a later retry.
+
+        :return: An ``ir.actions.act_url`` to the checkout page (new tab), or a
+            danger notification when Stripe failed.
+        :rtype: dict
+        """
+        self.ensure_one()
+        self.check_access("write")
+        try:
+            transaction, _created = self._omochi_checkout()
+        except StripeGatewayError as error:
+            return {
+                "type": "ir.actions.client",
+                "tag": "display_notification",
+                "params": {
+                    "type": "danger",
+                    "title": self.env._("Stripe Checkout failed"),
+                    "message": error.message,
+                    "sticky": True,
+                },
+            }
+        return {
+            "type": "ir.actions.act_url",
+            "url": transaction.checkout_url,
+            "target": "new",
+        }
+
+    def _omochi_checkout(self, return_url=None):
+        """Create or reuse the order's open Stripe Checkout Session.
+
+        The one entry point of every way to pay (Pay button, ``/api`` routes,
+        JSON-RPC, portal). The caller has checked that its user may see the
+        order; the work runs as superuser from here on. The order row is locked
+        first, so concurrent calls for one order create exactly one session:
+        the later ones wait, fail to serialize, and Odoo retries them, when
+        they find the open session.
+
+        :param str return_url: Where the customer returns to after paying or
+            cancelling (validated against the allowed origins); ``None`` for
+            the frontend's ``/payment/status`` page.
+        :return: ``(transaction, created)``; ``created`` is ``False`` when an
+            open session was reused.
+        :raise OrderNotPayableError: The order is draft, paid, cancelled...
+        :raise ReturnUrlNotAllowedError: ``return_url`` is on a foreign origin.
+        :raise StripeGatewayError: Stripe failed; the transaction keeps the
+            error and is retried with the same idempotency key next time.
+        """
+        self.ensure_one()
+        order = self.sudo()
+        transactions = self.env["omochi.payment.transaction"].sudo()
+        config = order.company_id._omochi_stripe_config()
+        return_urls = transactions._omochi_return_urls(config, return_url)
+        order._omochi_lock_for_checkout()
+        order._omochi_check_payable()
+        transaction = order._omochi_open_transaction()
+        if transaction.checkout_url:
+            return transaction, False
+        if not transaction:
+            transaction = transactions.create({"order_id": order.id})
+        transaction._stripe_create_checkout_session(config, return_urls, return_url)
+        return transaction, True
+
+    def _omochi_lock_for_checkout(self):
+        """Lock the order row until the end of the database transaction.
+
+        A no-op UPDATE rather than ``SELECT ... FOR UPDATE``: under Odoo's
+        REPEATABLE READ isolation, a concurrent request waiting on the lock
+        then fails to serialize once this one commits, and is retried with a
+        snapshot that sees the session created here.
+        """
+        self.env.cr.execute(
+            "UPDATE omochi_order SET write_date = write_date WHERE id = %s",
+            [self.id],
+        )
+
+    def _omochi_check_payable(self):
+        """Refuse to pay an order that is not confirmed, or has nothing to pay.
+
+        :raise OrderNotPayableError: with a message saying why.
+        """
+        if self.state == "draft":
+            message = self.env._("Order %s is not confirmed yet.", self.name)
+        elif self.state in ("paid", "refunded") or self.payment_state not in (
+            "not_paid",
+            "pending",
+        ):
+            message = self.env._("Order %s is already paid.", self.name)
+        elif self.state == "cancelled":
+            message = self.env._("Order %s is cancelled.", self.name)
+        elif self.currency_id.compare_amounts(self.amount_total, 0) <= 0:
+            message = self.env._("Order %s has nothing to pay.", self.name)
+        else:
+            return
+        raise OrderNotPayableError(message)
+
+    def _omochi_open_transaction(self):
+        """Return the order's pending transaction that can still be paid on.
+
+        A pending transaction whose session expires too soon is marked
+        expired (Stripe expires it in any case); one whose session creation
+        failed is returned without a ``checkout_url``, to be retried.
+
+        :return: An ``omochi.payment.transaction`` record, or an empty one.
+        """
+        reuse_until = fields.Datetime.now() + timedelta(
+            minutes=const.CHECKOUT_SESSION_REUSE_MARGIN_MINUTES
+        )
+        pending = self.transaction_ids.filtered(
+            lambda tx: tx.status == const.STATUS_PENDING
+        )
+        for transaction in pending.sorted("id", reverse=True):
+            if not transaction.stripe_checkout_session_id:
+                return transaction
+            if transaction.expires_at and transaction.expires_at > reuse_until:
+                return transaction
+            transaction._omochi_transition(const.STATUS_EXPIRED)
+        return self.env["omochi.payment.transaction"]
+
+    def _stripe_line_items(self):
+        """Return Checkout ``line_items`` summing EXACTLY to the order total.
+
+        Per-unit lines when every line's quantity is whole and its unit price
+        times quantity gives its subtotal in minor units; otherwise one line
+        per order line (quantity 1, its subtotal); otherwise, when currency
+        rounding (e.g. KWD's multiples of 10) breaks even that, one line for
+        the whole order. Free lines are left out (they add nothing).
+
+        :rtype: list[dict]
+        """
+        currency = self.currency_id.name
+        total = to_minor_units(self.amount_total, currency)
+        lines = self.line_ids.filtered(
+            lambda line: not self.currency_id.is_zero(line.price_subtotal)
+        )
+
+        def item(name, unit_amount, quantity):
+            return {
+                "quantity": quantity,
+                "price_data": {
+                    "currency": currency.lower(),
+                    "unit_amount": unit_amount,
+                    "product_data": {"name": name[:250]},
+                },
+            }
+
+        per_unit = []
+        for line in lines:
+            quantity = round(line.quantity)
+            unit_amount = to_minor_units(line.price_unit, currency)
+            if not float_is_zero(line.quantity - quantity, precision_digits=6) or (
+                unit_amount * quantity != to_minor_units(line.price_subtotal, currency)
+            ):
+                break
+            per_unit.append(item(line.name, unit_amount, quantity))
+        else:
+            if (
+                sum(i["price_data"]["unit_amount"] * i["quantity"] for i in per_unit)
+                == total
+            ):
+                return per_unit
+        per_line = [
+            item(
+                f"{line.name} × {line.quantity:g}",
+                to_minor_units(line.price_subtotal, currency),
+                1,
+            )
+            for line in lines
+        ]
+        if sum(i["price_data"]["unit_amount"] for i in per_line) == total:
+            return per_line
+        return [item(self.env._("Order %s", self.name), total, 1)]

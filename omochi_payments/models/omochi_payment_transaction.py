@@ -1,8 +1,19 @@
+import logging
 import uuid
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlsplit, urlunsplit
 
 from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
+from odoo.tools import email_normalize
 
 from .. import const
+from ..exceptions import ReturnUrlNotAllowedError
+from ..tools.config import url_origin
+from ..tools.stripe_amounts import to_minor_units
+from ..tools.stripe_gateway import StripeGateway, StripeGatewayError
+
+_logger = logging.getLogger(__name__)
 
 
 class OmochiPaymentTransaction(models.Model):
@@ -128,6 +139,22 @@ class OmochiPaymentTransaction(models.Model):
         readonly=True,
         groups="omochi_orders.group_omochi_manager",
     )
+    stripe_checkout_attempt = fields.Integer(
+        string="Checkout Attempt",
+        readonly=True,
+        copy=False,
+        help="Counts the Checkout Session creations asked for this payment; part "
+        "of their idempotency key, so a retry after a failure replays the same "
+        "request while a new attempt makes a new session.",
+    )
+    stripe_checkout_session_url = fields.Char(
+        string="Session in Stripe",
+        compute="_compute_stripe_dashboard_urls",
+    )
+    stripe_payment_intent_url = fields.Char(
+        string="Payment in Stripe",
+        compute="_compute_stripe_dashboard_urls",
+    )
     api_status = fields.Char(
         string="API Status",
         compute="_compute_api_status",
@@ -139,6 +166,25 @@ class OmochiPaymentTransaction(models.Model):
         """Expose the upper-case API value of the status."""
         for transaction in self:
             transaction.api_status = transaction._get_api_status()
+
+    @api.depends("stripe_checkout_session_id", "stripe_payment_intent_id")
+    def _compute_stripe_dashboard_urls(self):
+        """Link the Stripe ids to the Stripe Dashboard, in the key's mode."""
+        for transaction in self:
+            base = transaction._stripe_dashboard_base_url()
+            session_id = transaction.stripe_checkout_session_id
+            intent_id = transaction.stripe_payment_intent_id
+            transaction.stripe_checkout_session_url = (
+                session_id and f"{base}/checkout/sessions/{session_id}"
+            )
+            transaction.stripe_payment_intent_url = (
+                intent_id and f"{base}/payments/{intent_id}"
+            )
+
+    def _stripe_dashboard_base_url(self):
+        """Return the Stripe Dashboard URL for the company's key mode."""
+        live = self.company_id._omochi_stripe_config().is_live_mode
+        return const.STRIPE_DASHBOARD_URL + ("" if live else "/test")
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -201,3 +247,363 @@ class OmochiPaymentTransaction(models.Model):
         """
         self.ensure_one()
         return self.status in const.FINAL_STATUSES
+
+    # ------------------------------------------------------------------
+    # Status machine (DESIGN §4)
+    # ------------------------------------------------------------------
+
+    def _omochi_transition(self, status, values=None):
+        """Move the transaction to ``status`` if §4 allows it from its status.
+
+        :param str status: The target status.
+        :param dict values: More fields to write along with the status.
+        :return: Whether the transaction moved (``False`` when it already had
+            that status or may not go there, e.g. COMPLETED -> FAILED).
+        :rtype: bool
+        """
+        self.ensure_one()
+        if self.status not in const.TRANSITIONS[status]:
+            _logger.info(
+                "Payment %s: %s -> %s ignored", self.reference, self.status, status
+            )
+            return False
+        self.write({**(values or {}), "status": status})
+        return True
+
+    def _omochi_complete(self, amount_minor, currency_code, values=None):
+        """Complete the payment if Stripe's amount and currency are ours.
+
+        On a mismatch the error is recorded and nothing completes. A
+        completed payment marks the order paid, with a chatter message on
+        both records.
+
+        :param int amount_minor: The amount Stripe collected, in minor units.
+        :param str currency_code: Stripe's currency code (any case).
+        :param dict values: Stripe ids to store along with the status.
+        :return: Whether the transaction completed now.
+        :rtype: bool
+        """
+        self.ensure_one()
+        expected = to_minor_units(self.amount, self.currency_id.name)
+        if (currency_code or "").upper() != self.currency_id.name or (
+            amount_minor != expected
+        ):
+            self.error_message = self.env._(
+                "Stripe reported %(got)s %(got_currency)s where %(expected)s "
+                "%(currency)s (minor units) were expected; the payment was not "
+                "completed.",
+                got=amount_minor,
+                got_currency=(currency_code or "").upper(),
+                expected=expected,
+                currency=self.currency_id.name,
+            )
+            return False
+        values = {
+            **(values or {}),
+            "completed_at": fields.Datetime.now(),
+            "error_message": False,
+        }
+        if not self._omochi_transition(const.STATUS_COMPLETED, values):
+            return False
+        self._omochi_post_completion_messages()
+        return True
+
+    def _omochi_post_completion_messages(self):
+        """Mark the order paid and say so in both chatters."""
+        order = self.order_id
+        if order.state != "paid":
+            order.state = "paid"
+        amount = self.currency_id.format(self.amount)
+        self.message_post(body=self.env._("Payment of %s completed at Stripe.", amount))
+        order.message_post(
+            body=self.env._(
+                "Order paid: %(amount)s by payment %(reference)s.",
+                amount=amount,
+                reference=self.reference,
+            )
+        )
+
+    def _stripe_apply_checkout_session(self, session):
+        """Bring the transaction in line with a Checkout Session from Stripe.
+
+        :param dict session: A ``checkout.session`` object, its
+            ``payment_intent`` expanded or not.
+        :return: Whether the status changed.
+        :rtype: bool
+        """
+        self.ensure_one()
+        intent = session.get("payment_intent")
+        ids = {}
+        if isinstance(intent, dict):
+            ids["stripe_payment_intent_id"] = intent["id"]
+            if isinstance(intent.get("latest_charge"), str):
+                ids["stripe_charge_id"] = intent["latest_charge"]
+        elif intent:
+            ids["stripe_payment_intent_id"] = intent
+        ids = {key: value for key, value in ids.items() if self[key] != value}
+        if ids:
+            self.write(ids)
+        status, payment_status = session.get("status"), session.get("payment_status")
+        if status == "complete" and payment_status in ("paid", "no_payment_required"):
+            return self._omochi_complete(session["amount_total"], session["currency"])
+        if status == "complete":
+            return self._omochi_transition(const.STATUS_PROCESSING)
+        if status == "expired":
+            return self._omochi_transition(const.STATUS_EXPIRED)
+        error = isinstance(intent, dict) and intent.get("last_payment_error")
+        if error:
+            return self._omochi_transition(
+                const.STATUS_FAILED, {"error_message": error.get("message")}
+            )
+        return False
+
+    # ------------------------------------------------------------------
+    # Stripe Checkout
+    # ------------------------------------------------------------------
+
+    def _stripe_gateway(self):
+        """Return a Stripe gateway configured for the transaction's company."""
+        return StripeGateway(self.company_id._omochi_stripe_config())
+
+    def _stripe_create_checkout_session(self, config, return_urls, return_url=None):
+        """Create the transaction's Checkout Session at Stripe (DESIGN §6).
+
+        The parameters of a failed attempt are kept (same ``expires_at``,
+        same idempotency key), so that retrying replays the request at Stripe
+        instead of making a second session; a new attempt starts only when
+        that ``expires_at`` would be too close.
+
+        :param StripeConfig config: The company's configuration.
+        :param tuple return_urls: ``(success_url, cancel_url)`` from
+            ``_omochi_return_urls``.
+        :param str return_url: The caller's ``return_url``, kept for reference.
+        :raise StripeGatewayError: Stripe failed; recorded in ``error_message``.
+        """
+        self.ensure_one()
+        min_expiry = fields.Datetime.now() + timedelta(
+            minutes=const.CHECKOUT_SESSION_MIN_LIFETIME_MINUTES
+        )
+        if not self.expires_at or self.expires_at < min_expiry:
+            self.write(
+                {
+                    "stripe_checkout_attempt": self.stripe_checkout_attempt + 1,
+                    "expires_at": fields.Datetime.now()
+                    + timedelta(minutes=const.CHECKOUT_SESSION_LIFETIME_MINUTES),
+                }
+            )
+        self.return_url = return_url or False
+        params = self._stripe_checkout_session_params(*return_urls)
+        key = (
+            f"omochi-{self.uuid}-checkout-session-create-{self.stripe_checkout_attempt}"
+        )
+        try:
+            session = StripeGateway(config).create_checkout_session(params, key)
+        except StripeGatewayError as error:
+            self.error_message = error.message
+            raise
+        self.write(
+            {
+                "stripe_checkout_session_id": session["id"],
+                "checkout_url": session["url"],
+                "expires_at": _from_unix_time(session["expires_at"]),
+                "error_message": False,
+            }
+        )
+
+    def _stripe_checkout_session_params(self, success_url, cancel_url):
+        """Return the Checkout Session parameters of DESIGN §6.
+
+        :rtype: dict
+        """
+        order = self.order_id
+        metadata = {
+            "payment_id": self.uuid,
+            "order_id": order.uuid,
+            "order_name": order.name,
+        }
+        params = {
+            "mode": "payment",
+            "line_items": order._stripe_line_items(),
+            "client_reference_id": self.uuid,
+            "metadata": metadata,
+            "payment_intent_data": {"metadata": metadata},
+            "expires_at": _to_unix_time(self.expires_at),
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        }
+        email = email_normalize(self.partner_id.email or "")
+        if email:
+            params["customer_email"] = email
+        return params
+
+    @api.model
+    def _omochi_return_urls(self, config, return_url=None):
+        """Return the ``(success_url, cancel_url)`` of a Checkout Session.
+
+        Both are the frontend's ``/payment/status`` page of the integration
+        guide, or ``return_url`` when given, with the guide's query
+        parameters added (``{CHECKOUT_SESSION_ID}`` is filled in by Stripe).
+
+        :param StripeConfig config: The company's configuration.
+        :param str return_url: An absolute URL on an allowed origin, or None.
+        :raise ReturnUrlNotAllowedError: when ``return_url`` is not.
+        :rtype: tuple[str, str]
+        """
+        if return_url:
+            if not self._omochi_is_return_url_allowed(config, return_url):
+                raise ReturnUrlNotAllowedError(
+                    self.env._(
+                        "return_url must be an http(s) URL on an allowed origin "
+                        "(FRONTEND_URL or the configured allowed origins)."
+                    )
+                )
+            base = return_url
+        else:
+            base = config.frontend_url + const.FRONTEND_STATUS_PATH
+        return (
+            _add_query(base, const.SUCCESS_PATH_QUERY),
+            _add_query(base, const.CANCEL_PATH_QUERY),
+        )
+
+    @api.model
+    def _omochi_is_return_url_allowed(self, config, return_url):
+        """Whether ``return_url`` may receive the customer (no open redirect):
+        an http(s) URL on an allowed origin or on this database's own origin
+        (the Odoo-hosted status page).
+
+        :rtype: bool
+        """
+        if not isinstance(return_url, str) or len(return_url) > 2000:
+            return False
+        if any(ord(char) < 33 or char == "\\" for char in return_url):
+            return False
+        own_origin = url_origin(self.get_base_url())
+        return config.is_origin_allowed(return_url) or (
+            url_origin(return_url) == own_origin
+        )
+
+    # ------------------------------------------------------------------
+    # Status refresh and cancellation
+    # ------------------------------------------------------------------
+
+    def _stripe_refresh(self):
+        """Update a non-final transaction from its Checkout Session at Stripe.
+
+        Stripe being unreachable is logged and leaves the transaction as it
+        is: the webhook or the reconciliation cron brings the news later.
+
+        :return: Whether the status changed.
+        :rtype: bool
+        """
+        self.ensure_one()
+        if self._is_final() or not self.stripe_checkout_session_id:
+            return False
+        try:
+            session = self._stripe_gateway().retrieve_checkout_session(
+                self.stripe_checkout_session_id
+            )
+        except StripeGatewayError as error:
+            _logger.warning(
+                "Payment %s not refreshed: %s", self.reference, error.message
+            )
+            return False
+        return self._stripe_apply_checkout_session(session)
+
+    def _omochi_status_payload(self):
+        """Return the ``check_status`` answer of DESIGN §7.
+
+        ``amount`` is a decimal string in major units with the currency's
+        decimals (``"25.00"``, ``"1500"`` for JPY), never a float.
+
+        :rtype: dict
+        """
+        self.ensure_one()
+        updated_at = self.write_date or self.create_date
+        return {
+            "payment_id": self.uuid,
+            "order_id": self.order_id.uuid,
+            "status": self._get_api_status(),
+            "amount": f"{self.amount:.{self.currency_id.decimal_places}f}",
+            "currency": self.currency_id.name,
+            "checkout_session_id": self.stripe_checkout_session_id or None,
+            "error_message": self.error_message or None,
+            "updated_at": updated_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+    def _omochi_checkout_payload(self):
+        """Return the answer of the pay routes (DESIGN §7).
+
+        :rtype: dict
+        """
+        self.ensure_one()
+        return {
+            "payment_id": self.uuid,
+            "checkout_session_id": self.stripe_checkout_session_id,
+            "checkout_url": self.checkout_url,
+        }
+
+    def action_cancel(self):
+        """Cancel pending payments, expiring their Checkout Session at Stripe.
+
+        A session that Stripe reports as already paid is not cancelled: the
+        transaction takes Stripe's status instead.
+
+        :raise AccessError: the user is not an Omochi user.
+        :raise UserError: Stripe could not expire a session.
+        """
+        if not self.env.su and not self.env.user.has_group(
+            "omochi_orders.group_omochi_user"
+        ):
+            raise AccessError(self.env._("Only Omochi users may cancel payments."))
+        for transaction in self.sudo():
+            if transaction.status not in (const.STATUS_PENDING, const.STATUS_FAILED):
+                continue
+            try:
+                transaction._stripe_expire_checkout_session()
+            except StripeGatewayError as error:
+                raise UserError(error.message) from None
+            transaction._omochi_transition(const.STATUS_CANCELLED)
+        return True
+
+    def _stripe_expire_checkout_session(self):
+        """Expire the open Checkout Session at Stripe, if there is one.
+
+        :raise StripeGatewayError: Stripe refused for another reason than the
+            session being no longer open.
+        """
+        self.ensure_one()
+        if not self.stripe_checkout_session_id:
+            return
+        gateway = self._stripe_gateway()
+        try:
+            gateway.expire_checkout_session(
+                self.stripe_checkout_session_id,
+                f"omochi-{self.uuid}-checkout-session-expire",
+            )
+        except StripeGatewayError as error:
+            if error.http_status != 400:
+                raise
+            # No longer open: take Stripe's word for what happened to it.
+            session = gateway.retrieve_checkout_session(self.stripe_checkout_session_id)
+            self._stripe_apply_checkout_session(session)
+
+
+def _add_query(url, query):
+    """Append a query string to a URL that may already have one.
+
+    The guide's ``{CHECKOUT_SESSION_ID}`` placeholder must reach Stripe as is,
+    so the query is not re-encoded.
+    """
+    parts = urlsplit(url)
+    joined = f"{parts.query}&{query}" if parts.query else query
+    return urlunsplit(parts._replace(query=joined))
+
+
+def _to_unix_time(value):
+    """Return Stripe's Unix timestamp of one of Odoo's naive UTC datetimes."""
+    return int(value.replace(tzinfo=timezone.utc).timestamp())
+
+
+def _from_unix_time(timestamp):
+    """Return Odoo's naive UTC datetime of a Stripe Unix timestamp."""
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).replace(tzinfo=None)

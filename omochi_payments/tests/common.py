@@ -1,6 +1,8 @@
 import os
 from unittest.mock import patch
 
+import requests
+
 from odoo.tests import TransactionCase, new_test_user
 from odoo.tools import config as odoo_config
 
@@ -100,3 +102,73 @@ class OmochiPaymentsCase(TransactionCase):
         for env_name, option_name, _field, _default in CONFIG_KEYS.values():
             os.environ.pop(env_name, None)
             odoo_config.options.pop(option_name, None)
+
+
+SIMULATOR_URL_VARIABLE = "OMOCHI_TEST_STRIPE_API_BASE"
+SIMULATOR_KEY_VARIABLE = "OMOCHI_TEST_STRIPE_SECRET_KEY"
+
+
+class StripeSimulatorMixin:
+    """Point the test company's Stripe settings at the project's simulator.
+
+    The simulator is the project's one fake of Stripe, reached over HTTP by
+    the real SDK exactly as Stripe would be. The repository's ``conftest.py``
+    starts it for a pytest run and publishes its address in
+    ``OMOCHI_TEST_STRIPE_API_BASE``; elsewhere, start ``python -m stripe_sim``
+    and set that variable (and ``OMOCHI_TEST_STRIPE_SECRET_KEY`` if its key is
+    not the default). Each test starts from an empty simulator.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.simulator_url = os.environ.get(SIMULATOR_URL_VARIABLE)
+        if not cls.simulator_url:
+            raise RuntimeError(
+                f"{SIMULATOR_URL_VARIABLE} is not set: run the tests with pytest "
+                "from the repository root (its conftest.py starts the Stripe "
+                "simulator) or start `python -m stripe_sim` and set it."
+            )
+        cls.simulator_key = os.environ.get(
+            SIMULATOR_KEY_VARIABLE, "sk_test_omochi_simulator"
+        )
+        cls.env.company.write(
+            {
+                "omochi_stripe_api_base": cls.simulator_url,
+                "omochi_stripe_secret_key": cls.simulator_key,
+            }
+        )
+
+    def setUp(self):
+        super().setUp()
+        self.simulator("POST", "reset")
+
+    def simulator(self, method, path, payload=None):
+        """Call the simulator's control interface (``/_sim/<path>``).
+
+        :return: The decoded JSON answer.
+        """
+        response = requests.request(
+            method, f"{self.simulator_url}/_sim/{path}", json=payload, timeout=10
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def simulator_requests(self, path, method=None):
+        """Return the simulator's log of Stripe API requests to ``path``."""
+        query = f"requests?path={path}" + (f"&method={method}" if method else "")
+        return self.simulator("GET", query)["data"]
+
+    def complete_session(self, session_id, outcome="paid", **values):
+        """Act as the customer on the hosted page: pay (``paid``), start an
+        asynchronous payment (``unpaid``) or fail the card (``failed``)."""
+        return self.simulator(
+            "POST",
+            f"checkout/sessions/{session_id}/complete",
+            {"outcome": outcome, **values},
+        )
+
+    def inject_fault(self, kind, **options):
+        """Make the simulator fail its next request(s): ``server_error``,
+        ``rate_limit``, ``drop_connection``, ``timeout``, ``latency``."""
+        return self.simulator("POST", "faults", {"kind": kind, **options})

@@ -1,0 +1,123 @@
+"""The one place that talks to Stripe, through the official SDK (DESIGN §6).
+
+Nothing else in the addons imports ``stripe``. A :class:`StripeGateway` is
+built from the resolved :class:`~.config.StripeConfig`: the secret key, the
+pinned API version and the API base (Stripe itself, or the project's simulator
+through ``STRIPE_API_BASE``). Every POST carries an idempotency key; every
+Stripe failure becomes a :class:`StripeGatewayError` whose message is safe to
+show and log (it never contains a key).
+"""
+
+import logging
+import re
+
+import stripe
+
+_logger = logging.getLogger(__name__)
+
+# Seconds for one HTTP exchange with Stripe, and the SDK's retries of network
+# errors, 409/429/5xx answers (each retry reuses the idempotency key).
+REQUEST_TIMEOUT = 10
+MAX_NETWORK_RETRIES = 2
+
+_KEY_PATTERN = re.compile(r"\b(sk|rk|pk|whsec)_(test_|live_)?[A-Za-z0-9_*]+")
+
+
+class StripeGatewayError(Exception):
+    """Stripe could not be reached or refused a request.
+
+    :ivar str message: A human message, safe to show (keys are masked).
+    :ivar str code: Stripe's error code when it gave one (``resource_missing``...).
+    :ivar int http_status: Stripe's HTTP status, ``None`` when unreachable.
+    """
+
+    def __init__(self, message, code=None, http_status=None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.http_status = http_status
+
+
+def safe_message(text):
+    """Return ``text`` with anything shaped like a Stripe key or secret masked."""
+    return _KEY_PATTERN.sub(lambda m: f"{m.group(1)}_{m.group(2) or ''}***", text or "")
+
+
+def _translate_error(error):
+    """Turn an SDK exception into a :class:`StripeGatewayError`."""
+    if isinstance(error, stripe.APIConnectionError):
+        message = "Stripe could not be reached; please try again in a moment."
+        return StripeGatewayError(message)
+    if isinstance(error, stripe.AuthenticationError):
+        message = "Stripe refused the configured API key."
+    elif isinstance(error, stripe.RateLimitError):
+        message = "Stripe is rate limiting requests; please try again in a moment."
+    else:
+        detail = safe_message(getattr(error, "user_message", None) or str(error))
+        message = f"Stripe refused the request: {detail}"
+    return StripeGatewayError(
+        message, code=getattr(error, "code", None), http_status=error.http_status
+    )
+
+
+class StripeGateway:
+    """Stripe API calls used by Omochi Payments, on one ``StripeClient``."""
+
+    def __init__(self, config):
+        """:param StripeConfig config: the company's resolved configuration."""
+        if not config.secret_key:
+            raise StripeGatewayError(
+                "No Stripe secret key is configured (STRIPE_SECRET_KEY or "
+                "Settings > Omochi Payments)."
+            )
+        self._client = stripe.StripeClient(
+            config.secret_key,
+            stripe_version=config.api_version,
+            base_addresses={"api": config.api_base.rstrip("/")},
+            max_network_retries=MAX_NETWORK_RETRIES,
+            http_client=stripe.RequestsClient(timeout=REQUEST_TIMEOUT),
+        )
+
+    def _call(self, operation, method, *args, **kwargs):
+        """Run one SDK call, logging it and translating its errors.
+
+        :param str operation: A name for the logs, e.g. ``checkout.session.create``.
+        :return: The Stripe object as a plain dict (nested objects included).
+        :rtype: dict
+        """
+        try:
+            result = method(*args, **kwargs)
+        except stripe.StripeError as error:
+            translated = _translate_error(error)
+            _logger.warning("Stripe %s failed: %s", operation, translated.message)
+            raise translated from None
+        result = result.to_dict()
+        _logger.info("Stripe %s: %s", operation, result.get("id"))
+        return result
+
+    def create_checkout_session(self, params, idempotency_key):
+        """Create a Checkout Session; return it as a dict."""
+        return self._call(
+            "checkout.session.create",
+            self._client.v1.checkout.sessions.create,
+            params=params,
+            options={"idempotency_key": idempotency_key},
+        )
+
+    def retrieve_checkout_session(self, session_id):
+        """Return a Checkout Session with its payment intent expanded."""
+        return self._call(
+            "checkout.session.retrieve",
+            self._client.v1.checkout.sessions.retrieve,
+            session_id,
+            params={"expand": ["payment_intent"]},
+        )
+
+    def expire_checkout_session(self, session_id, idempotency_key):
+        """Expire an open Checkout Session; return it."""
+        return self._call(
+            "checkout.session.expire",
+            self._client.v1.checkout.sessions.expire,
+            session_id,
+            options={"idempotency_key": idempotency_key},
+        )
