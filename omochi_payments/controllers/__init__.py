@@ -1,2 +1,3 @@
 from . import api
 from . import status_page
+from . import webhook

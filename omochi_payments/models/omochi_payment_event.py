@@ -1,6 +1,13 @@
-from odoo import fields, models
+import json
+import logging
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 
 from .. import const
+
+_logger = logging.getLogger(__name__)
 
 
 class OmochiPaymentEvent(models.Model):
@@ -60,3 +67,103 @@ class OmochiPaymentEvent(models.Model):
     attempts = fields.Integer(
         readonly=True, help="Number of processing attempts of the event."
     )
+
+    # ------------------------------------------------------------------
+    # Reception and processing (DESIGN §8)
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _omochi_receive(self, event, payload):
+        """Store a verified Stripe event once and process it.
+
+        A repeat of a stored event changes nothing. Processing runs in a
+        savepoint after the event row is written: a failure marks the event
+        ``failed`` (the cron retries it) and the event is still answered.
+
+        :param dict event: The parsed, verified event.
+        :param str payload: The raw JSON body, stored as received.
+        :return: ``(event record, duplicate)``.
+        """
+        self.env.cr.execute(
+            "SELECT id FROM omochi_payment_event WHERE stripe_event_id = %s",
+            [event["id"]],
+        )
+        if self.env.cr.rowcount:
+            return self.browse(self.env.cr.fetchone()[0]), True
+        # Raw INSERT: a concurrent delivery of the same event waits on the
+        # unique index and then conflicts, without an error in the logs.
+        self.env.cr.execute(
+            """
+            INSERT INTO omochi_payment_event
+                (stripe_event_id, type, payload, state, attempts, received_at,
+                 create_uid, write_uid, create_date, write_date)
+            VALUES (%(id)s, %(type)s, %(payload)s, 'pending', 0,
+                    %(now)s, %(uid)s, %(uid)s, %(now)s, %(now)s)
+            ON CONFLICT (stripe_event_id) DO NOTHING
+            RETURNING id
+            """,
+            {
+                "id": event["id"],
+                "type": event["type"],
+                "payload": payload,
+                "now": fields.Datetime.now(),
+                "uid": self.env.uid,
+            },
+        )
+        if not self.env.cr.rowcount:
+            self.env.cr.execute(
+                "SELECT id FROM omochi_payment_event WHERE stripe_event_id = %s",
+                [event["id"]],
+            )
+            return self.browse(self.env.cr.fetchone()[0]), True
+        record = self.browse(self.env.cr.fetchone()[0])
+        record._omochi_process(event)
+        return record, False
+
+    def _omochi_process(self, event=None):
+        """Apply the event to its transaction, recording the outcome.
+
+        Concurrency errors are raised again, so that Odoo retries the whole
+        request (the event row included); any other error marks the event
+        ``failed`` with the error and leaves the transaction untouched.
+
+        :param dict event: The parsed event (parsed from ``payload`` if None).
+        """
+        self.ensure_one()
+        event = event if event is not None else json.loads(self.payload)
+        values = {"attempts": self.attempts + 1}
+        try:
+            with self.env.cr.savepoint():
+                values.update(self._omochi_apply(event))
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            raise
+        except Exception as error:  # noqa: BLE001 - recorded, then retried by the cron
+            _logger.warning(
+                "Stripe event %s (%s) failed: %s",
+                self.stripe_event_id,
+                self.type,
+                error,
+            )
+            values.update(state="failed", error=f"{type(error).__name__}: {error}")
+        self.write(values)
+
+    def _omochi_apply(self, event):
+        """Apply one event; return the event's new ``state``/``error`` values.
+
+        :rtype: dict
+        """
+        if event["type"] not in const.HANDLED_WEBHOOK_EVENTS:
+            return {"state": "ignored", "error": False}
+        stripe_object = event["data"]["object"]
+        transaction = self.env["omochi.payment.transaction"]._stripe_find_for_object(
+            stripe_object
+        )
+        if not transaction:
+            metadata = stripe_object.get("metadata") or {}
+            if metadata.get("payment_id") or stripe_object.get("client_reference_id"):
+                # Ours, but its payment is not visible yet: retried by the cron.
+                raise UserError(self.env._("No payment matches this event yet."))
+            return {"state": "ignored", "error": "No matching payment."}
+        transaction._omochi_lock()
+        transaction._stripe_apply_event(event["type"], stripe_object)
+        return {"state": "done", "error": False, "transaction_id": transaction.id}

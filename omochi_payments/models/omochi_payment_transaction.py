@@ -10,7 +10,7 @@ from odoo.tools import email_normalize
 from .. import const
 from ..exceptions import ReturnUrlNotAllowedError
 from ..tools.config import url_origin
-from ..tools.stripe_amounts import to_minor_units
+from ..tools.stripe_amounts import from_minor_units, to_minor_units
 from ..tools.stripe_gateway import StripeGateway, StripeGatewayError
 
 _logger = logging.getLogger(__name__)
@@ -257,8 +257,8 @@ class OmochiPaymentTransaction(models.Model):
 
         :param str status: The target status.
         :param dict values: More fields to write along with the status.
-        :return: Whether the transaction moved (``False`` when it already had
-            that status or may not go there, e.g. COMPLETED -> FAILED).
+        :return: Whether the transaction moved (``False`` when §4 does not
+            allow it from the current status, e.g. COMPLETED -> FAILED).
         :rtype: bool
         """
         self.ensure_one()
@@ -356,6 +356,120 @@ class OmochiPaymentTransaction(models.Model):
                 const.STATUS_FAILED, {"error_message": error.get("message")}
             )
         return False
+
+    def _omochi_refund_progress(self, refunded_minor):
+        """Record Stripe's refunded total (minor units) of the payment.
+
+        Refunded totals only grow, so events in any order converge; the full
+        amount makes the transaction REFUNDED and the order ``refunded``.
+
+        :param int refunded_minor: The charge's ``amount_refunded``.
+        :return: Whether the transaction changed.
+        :rtype: bool
+        """
+        self.ensure_one()
+        currency = self.currency_id.name
+        if refunded_minor <= to_minor_units(self.amount_refunded, currency):
+            return False
+        full = refunded_minor >= to_minor_units(self.amount, currency)
+        status = const.STATUS_REFUNDED if full else const.STATUS_PARTIALLY_REFUNDED
+        refunded = (
+            self.amount if full else float(from_minor_units(refunded_minor, currency))
+        )
+        if not self._omochi_transition(status, {"amount_refunded": refunded}):
+            return False
+        amount = self.currency_id.format(refunded)
+        self.message_post(body=self.env._("Refunded at Stripe: %s in total.", amount))
+        if full and self.order_id.state == "paid":
+            self.order_id.state = "refunded"
+            self.order_id.message_post(
+                body=self.env._("Order fully refunded (%s).", amount)
+            )
+        return True
+
+    # ------------------------------------------------------------------
+    # Webhook events (DESIGN §8)
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _stripe_find_for_object(self, stripe_object):
+        """Find the transaction a Stripe object is about (DESIGN §8 order):
+        metadata ``payment_id``, ``client_reference_id``, session id, payment
+        intent id.
+
+        :param dict stripe_object: A session, payment intent or charge.
+        :return: The transaction (sudo), or an empty recordset.
+        """
+        object_type = stripe_object.get("object")
+        intent = stripe_object.get("payment_intent")
+        candidates = (
+            ("uuid", (stripe_object.get("metadata") or {}).get("payment_id")),
+            ("uuid", stripe_object.get("client_reference_id")),
+            (
+                "stripe_checkout_session_id",
+                object_type == "checkout.session" and stripe_object.get("id"),
+            ),
+            (
+                "stripe_payment_intent_id",
+                stripe_object.get("id") if object_type == "payment_intent" else intent,
+            ),
+        )
+        transactions = self.sudo()
+        for field_name, value in candidates:
+            if isinstance(value, str) and value:
+                found = transactions.search([(field_name, "=", value)], limit=1)
+                if found:
+                    return found
+        return transactions
+
+    def _omochi_lock(self):
+        """Lock the transaction row until the end of the database transaction,
+        so that concurrent events for it apply one after the other (a
+        concurrent update makes the later one fail to serialize and retry)."""
+        self.env.cr.execute(
+            "SELECT id FROM omochi_payment_transaction WHERE id = %s FOR NO KEY UPDATE",
+            [self.id],
+        )
+        self.invalidate_recordset()
+
+    def _stripe_apply_event(self, event_type, stripe_object):
+        """Apply a handled webhook event to the transaction (DESIGN §4).
+
+        :param str event_type: One of ``const.HANDLED_WEBHOOK_EVENTS``.
+        :param dict stripe_object: The event's ``data.object``.
+        :return: Whether the transaction changed.
+        :rtype: bool
+        """
+        self.ensure_one()
+        if event_type == "checkout.session.async_payment_failed":
+            return self._omochi_transition(
+                const.STATUS_FAILED,
+                {"error_message": self.env._("The asynchronous payment failed.")},
+            )
+        if event_type.startswith("checkout.session."):
+            return self._stripe_apply_checkout_session(stripe_object)
+        if event_type == "payment_intent.succeeded":
+            ids = {"stripe_payment_intent_id": stripe_object["id"]}
+            if isinstance(stripe_object.get("latest_charge"), str):
+                ids["stripe_charge_id"] = stripe_object["latest_charge"]
+            return self._omochi_complete(
+                stripe_object["amount_received"], stripe_object["currency"], ids
+            )
+        if event_type == "payment_intent.payment_failed":
+            error = stripe_object.get("last_payment_error") or {}
+            return self._omochi_transition(
+                const.STATUS_FAILED,
+                {
+                    "stripe_payment_intent_id": stripe_object["id"],
+                    "error_message": error.get("message")
+                    or self.env._("The payment failed."),
+                },
+            )
+        if event_type == "charge.refunded":
+            if not self.stripe_charge_id:
+                self.stripe_charge_id = stripe_object["id"]
+            return self._omochi_refund_progress(stripe_object["amount_refunded"])
+        raise ValueError(f"Unhandled Stripe event type {event_type}")
 
     # ------------------------------------------------------------------
     # Stripe Checkout

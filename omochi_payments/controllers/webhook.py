@@ -1,0 +1,102 @@
+"""``POST /api/payments/webhook/``: Stripe's word on payments (DESIGN §8).
+
+The signature is verified over the raw body with every active secret BEFORE
+anything is parsed or written; any failure answers 400 and writes nothing.
+A verified event is stored once and processed by the event model.
+"""
+
+import json
+import logging
+
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from odoo import http
+from odoo.http import request
+
+from ..tools.config import get_stripe_config
+from ..tools.stripe_signature import SignatureVerificationError, verify_signature
+from .api import error_response, json_response
+
+_logger = logging.getLogger(__name__)
+
+# Stripe's events are a few KiB; anything far larger is not from Stripe.
+MAX_WEBHOOK_BYTES = 256 * 1024
+
+
+def _webhook_secrets():
+    """Return every active signing secret: those of the environment or
+    odoo.conf, and each company's (one endpoint per company is possible)."""
+    companies = request.env["res.company"].sudo().search([])
+    secrets = []
+    for company in companies:
+        secrets.extend(get_stripe_config(company).webhook_secrets)
+    return tuple(dict.fromkeys(secrets))
+
+
+def _parse_event(payload):
+    """Return the event of a verified body, or ``None`` when it is not a
+    Stripe event (not JSON, or missing ``id``/``type``/``data.object``)."""
+    try:
+        event = json.loads(payload)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(event, dict):
+        return None
+    data = event.get("data")
+    if (
+        not isinstance(event.get("id"), str)
+        or not event["id"].startswith("evt_")
+        or not isinstance(event.get("type"), str)
+        or not isinstance(data, dict)
+        or not isinstance(data.get("object"), dict)
+    ):
+        return None
+    return event
+
+
+class OmochiStripeWebhook(http.Controller):
+    @http.route(
+        "/api/payments/webhook/",
+        type="http",
+        auth="public",
+        methods=["POST"],
+        csrf=False,
+        save_session=False,
+    )
+    def stripe_webhook(self, **_query):
+        """Verify, store once and process one Stripe event; 200 when stored."""
+        httprequest = request.httprequest
+        if (httprequest.content_length or 0) > MAX_WEBHOOK_BYTES:
+            return error_response(413, "body_too_large", "The body is too large.")
+        httprequest.max_content_length = MAX_WEBHOOK_BYTES
+        try:
+            payload = httprequest.get_data(cache=False)
+        except RequestEntityTooLarge:
+            return error_response(413, "body_too_large", "The body is too large.")
+        try:
+            verify_signature(
+                payload,
+                httprequest.headers.get("Stripe-Signature", ""),
+                _webhook_secrets(),
+            )
+        except SignatureVerificationError as error:
+            _logger.warning(
+                "Stripe webhook refused from %s: %s", httprequest.remote_addr, error
+            )
+            return error_response(
+                400, "invalid_signature", "The Stripe signature could not be verified."
+            )
+        event = _parse_event(payload)
+        if event is None:
+            _logger.warning("Stripe webhook refused: a signed body that is no event")
+            return error_response(
+                400, "invalid_payload", "The body is not a Stripe event."
+            )
+        record, duplicate = (
+            request.env["omochi.payment.event"]
+            .sudo()
+            ._omochi_receive(event, payload.decode())
+        )
+        return json_response(
+            {"received": True, "duplicate": duplicate, "state": record.state}
+        )
