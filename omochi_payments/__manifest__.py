@@ -12,6 +12,8 @@
         "security/omochi_payments_security.xml",
         "security/ir.model.access.csv",
         "data/ir_sequence_data.xml",
+        "data/ir_cron_data.xml",
+        "views/omochi_payment_refund_wizard_views.xml",
         "views/omochi_payment_transaction_views.xml",
         "views/omochi_payment_event_views.xml",
         "views/omochi_order_views.xml",

@@ -170,3 +170,11 @@ FRONTEND_STATUS_PATH = "/payment/status"
 
 # Stripe Dashboard, for links from the back-office (test mode has a /test prefix).
 STRIPE_DASHBOARD_URL = "https://dashboard.stripe.com"
+
+# Reconciliation cron: open payments older than this many minutes (default of
+# the omochi_payments.reconcile_after_minutes parameter) are checked at Stripe.
+RECONCILE_AFTER_MINUTES = 15
+# Records handled per cron batch (each batch is committed).
+CRON_BATCH_SIZE = 50
+# Failed webhook events are retried after 2**attempts minutes, this many times.
+EVENT_MAX_ATTEMPTS = 6

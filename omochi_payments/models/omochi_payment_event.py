@@ -137,7 +137,7 @@ class OmochiPaymentEvent(models.Model):
                 values.update(self._omochi_apply(event))
         except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
             raise
-        except Exception as error:  # noqa: BLE001 - recorded, then retried by the cron
+        except Exception as error:  # noqa: BLE001 - recorded as the event error, retried by the cron
             _logger.warning(
                 "Stripe event %s (%s) failed: %s",
                 self.stripe_event_id,

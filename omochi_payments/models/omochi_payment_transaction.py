@@ -147,6 +147,11 @@ class OmochiPaymentTransaction(models.Model):
         "of their idempotency key, so a retry after a failure replays the same "
         "request while a new attempt makes a new session.",
     )
+    last_reconciled_at = fields.Datetime(
+        readonly=True,
+        copy=False,
+        help="When the reconciliation cron last asked Stripe about this payment.",
+    )
     stripe_checkout_session_url = fields.Char(
         string="Session in Stripe",
         compute="_compute_stripe_dashboard_urls",
@@ -721,3 +726,71 @@ def _to_unix_time(value):
 def _from_unix_time(timestamp):
     """Return Odoo's naive UTC datetime of a Stripe Unix timestamp."""
     return datetime.fromtimestamp(timestamp, tz=timezone.utc).replace(tzinfo=None)
+
+
+class OmochiPaymentTransactionCron(models.Model):
+    """Reconciliation of the payments Stripe has not told us about."""
+
+    _inherit = "omochi.payment.transaction"
+
+    @api.model
+    def _omochi_reconcile_age(self):
+        """Minutes a payment may stay PENDING/PROCESSING before the cron asks
+        Stripe about it (``omochi_payments.reconcile_after_minutes``)."""
+        value = (
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("omochi_payments.reconcile_after_minutes")
+        )
+        try:
+            return max(int(value), 1)
+        except (TypeError, ValueError):
+            return const.RECONCILE_AFTER_MINUTES
+
+    @api.model
+    def _omochi_stale_domain(self):
+        """Domain of the open payments older than the reconciliation age and
+        not asked about for as long."""
+        threshold = fields.Datetime.now() - timedelta(
+            minutes=self._omochi_reconcile_age()
+        )
+        return [
+            ("status", "in", const.OPEN_STATUSES),
+            ("create_date", "<", threshold),
+            "|",
+            ("last_reconciled_at", "=", False),
+            ("last_reconciled_at", "<", threshold),
+        ]
+
+    @api.model
+    def _cron_omochi_reconcile(self, batch_size=const.CRON_BATCH_SIZE):
+        """Reconcile one batch of stale open payments with Stripe.
+
+        Called by the ``ir.cron`` progress API: each call handles one batch,
+        which Odoo commits before calling again while some remain. One bad
+        payment is logged and skipped; it does not stop the batch.
+        """
+        stale = self.sudo().search(
+            self._omochi_stale_domain(), order="create_date", limit=batch_size
+        )
+        for transaction in stale:
+            try:
+                with self.env.cr.savepoint():
+                    transaction._omochi_lock()
+                    transaction._omochi_reconcile()
+            except Exception:  # one payment must not stop the rest
+                _logger.exception("Reconciliation of %s failed", transaction.reference)
+            transaction.last_reconciled_at = fields.Datetime.now()
+        remaining = self.sudo().search_count(self._omochi_stale_domain())
+        self.env["ir.cron"]._notify_progress(done=len(stale), remaining=remaining)
+
+    def _omochi_reconcile(self):
+        """Ask Stripe about one open payment and apply the answer; a session
+        past its expiry that Stripe cannot tell about is expired here (a
+        payment found later still completes it, §4)."""
+        self.ensure_one()
+        if self._stripe_refresh():
+            return
+        grace = timedelta(minutes=const.CHECKOUT_SESSION_REUSE_MARGIN_MINUTES)
+        if self.expires_at and self.expires_at + grace < fields.Datetime.now():
+            self._omochi_transition(const.STATUS_EXPIRED)

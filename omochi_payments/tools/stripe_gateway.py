@@ -121,3 +121,19 @@ class StripeGateway:
             session_id,
             options={"idempotency_key": idempotency_key},
         )
+
+    def create_refund(self, payment_intent_id, amount, idempotency_key, reason=None):
+        """Refund ``amount`` (minor units) of a payment intent; return the refund.
+
+        :param str reason: Stripe's ``duplicate``, ``fraudulent`` or
+            ``requested_by_customer``, or ``None``.
+        """
+        params = {"payment_intent": payment_intent_id, "amount": amount}
+        if reason:
+            params["reason"] = reason
+        return self._call(
+            "refund.create",
+            self._client.v1.refunds.create,
+            params=params,
+            options={"idempotency_key": idempotency_key},
+        )

@@ -1,0 +1,1 @@
+from . import omochi_payment_refund_wizard

@@ -1,0 +1,102 @@
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
+
+from .. import const
+from ..tools.stripe_amounts import to_minor_units
+from ..tools.stripe_gateway import StripeGatewayError
+
+REFUND_REASONS = [
+    ("requested_by_customer", "Requested by the customer"),
+    ("duplicate", "Duplicate payment"),
+    ("fraudulent", "Fraudulent payment"),
+]
+
+
+class OmochiPaymentRefundWizard(models.TransientModel):
+    """Refund all or part of a completed payment at Stripe (managers only)."""
+
+    _name = "omochi.payment.refund.wizard"
+    _description = "Refund an Omochi Payment"
+
+    transaction_id = fields.Many2one(
+        "omochi.payment.transaction", required=True, readonly=True
+    )
+    currency_id = fields.Many2one(related="transaction_id.currency_id")
+    amount_remaining = fields.Monetary(
+        string="Refundable", compute="_compute_amount_remaining"
+    )
+    amount = fields.Monetary(string="Amount to Refund", required=True)
+    reason = fields.Selection(
+        REFUND_REASONS, required=True, default="requested_by_customer"
+    )
+
+    @api.depends("transaction_id.amount", "transaction_id.amount_refunded")
+    def _compute_amount_remaining(self):
+        """What was paid and is not refunded yet."""
+        for wizard in self:
+            transaction = wizard.transaction_id
+            wizard.amount_remaining = transaction.amount - transaction.amount_refunded
+
+    @api.model
+    def default_get(self, fields_list):
+        """Refund the whole remaining amount by default."""
+        values = super().default_get(fields_list)
+        transaction = self.env["omochi.payment.transaction"].browse(
+            values.get("transaction_id") or self.env.context.get("active_id")
+        )
+        if transaction:
+            values["transaction_id"] = transaction.id
+            values["amount"] = transaction.amount - transaction.amount_refunded
+        return values
+
+    def action_refund(self):
+        """Create the refund at Stripe and record it on the payment.
+
+        :raise UserError: nothing refundable, an amount out of bounds, or
+            Stripe refusing the refund.
+        """
+        self.ensure_one()
+        if not self.env.user.has_group("omochi_orders.group_omochi_manager"):
+            raise AccessError(self.env._("Only Omochi managers may refund payments."))
+        transaction = self.transaction_id.sudo()
+        transaction._omochi_lock()
+        currency = transaction.currency_id.name
+        amount = to_minor_units(self.amount, currency)
+        remaining = to_minor_units(transaction.amount, currency) - to_minor_units(
+            transaction.amount_refunded, currency
+        )
+        if (
+            transaction.status
+            not in (
+                const.STATUS_COMPLETED,
+                const.STATUS_PARTIALLY_REFUNDED,
+            )
+            or not transaction.stripe_payment_intent_id
+        ):
+            raise UserError(self.env._("Only completed payments can be refunded."))
+        if amount <= 0:
+            raise UserError(self.env._("The amount to refund must be positive."))
+        if amount > remaining:
+            raise UserError(
+                self.env._(
+                    "You cannot refund %(amount)s: only %(remaining)s remain "
+                    "refundable on this payment.",
+                    amount=transaction.currency_id.format(self.amount),
+                    remaining=transaction.currency_id.format(
+                        transaction.amount - transaction.amount_refunded
+                    ),
+                )
+            )
+        try:
+            refund = transaction._stripe_gateway().create_refund(
+                transaction.stripe_payment_intent_id,
+                amount,
+                f"omochi-{transaction.uuid}-refund-{self.id}",
+                reason=self.reason,
+            )
+        except StripeGatewayError as error:
+            raise UserError(error.message) from None
+        if refund.get("status") in ("succeeded", "pending"):
+            refunded = to_minor_units(transaction.amount_refunded, currency) + amount
+            transaction._omochi_refund_progress(refunded)
+        return {"type": "ir.actions.act_window_close"}
