@@ -17,6 +17,7 @@
         "views/omochi_payment_transaction_views.xml",
         "views/omochi_payment_event_views.xml",
         "views/omochi_order_views.xml",
+        "views/omochi_payment_health_views.xml",
         "views/res_config_settings_views.xml",
         "views/payment_status_templates.xml",
         "views/omochi_payments_menus.xml",

@@ -3,3 +3,4 @@ from . import omochi_payment_event
 from . import omochi_order
 from . import res_company
 from . import res_config_settings
+from . import omochi_payment_health

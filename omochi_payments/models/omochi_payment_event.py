@@ -167,3 +167,37 @@ class OmochiPaymentEvent(models.Model):
         transaction._omochi_lock()
         transaction._stripe_apply_event(event["type"], stripe_object)
         return {"state": "done", "error": False, "transaction_id": transaction.id}
+
+    @api.model
+    def _omochi_retry_due_ids(self, limit):
+        """Return ids of failed events due for a retry: fewer than
+        ``EVENT_MAX_ATTEMPTS`` attempts, the last one ``2**attempts`` minutes
+        ago or more (exponential back-off)."""
+        self.env.cr.execute(
+            """
+            SELECT id FROM omochi_payment_event
+             WHERE state = 'failed' AND attempts < %(max_attempts)s
+               AND write_date < (now() AT TIME ZONE 'UTC')
+                                - interval '1 minute' * power(2, attempts)
+             ORDER BY write_date
+             LIMIT %(limit)s
+            """,
+            {"max_attempts": const.EVENT_MAX_ATTEMPTS, "limit": limit},
+        )
+        return [row[0] for row in self.env.cr.fetchall()]
+
+    @api.model
+    def _cron_omochi_retry_failed(self, batch_size=const.CRON_BATCH_SIZE):
+        """Process again one batch of failed events (ir.cron progress API:
+        Odoo commits each batch and calls again while some remain)."""
+        events = self.sudo().browse(self._omochi_retry_due_ids(batch_size))
+        for event in events:
+            try:
+                with self.env.cr.savepoint():
+                    event._omochi_process()
+            except Exception:  # a concurrent update: the next run retries it
+                _logger.exception(
+                    "Retry of Stripe event %s failed", event.stripe_event_id
+                )
+        remaining = len(self._omochi_retry_due_ids(batch_size))
+        self.env["ir.cron"]._notify_progress(done=len(events), remaining=remaining)

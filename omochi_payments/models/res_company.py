@@ -1,6 +1,11 @@
-from odoo import fields, models
+import uuid
 
+from odoo import fields, models
+from odoo.exceptions import UserError
+
+from .. import const
 from ..tools.config import get_stripe_config
+from ..tools.stripe_gateway import StripeGateway, StripeGatewayError
 
 
 class ResCompany(models.Model):
@@ -36,6 +41,14 @@ class ResCompany(models.Model):
         "cross-origin API calls besides the origin of the frontend URL.",
     )
 
+    omochi_stripe_webhook_endpoint_id = fields.Char(
+        string="Stripe Webhook Endpoint",
+        groups="base.group_system",
+        copy=False,
+        readonly=True,
+        help="The webhook endpoint registered at Stripe for this database.",
+    )
+
     def _omochi_stripe_config(self):
         """Return the effective Stripe configuration of the company.
 
@@ -46,3 +59,44 @@ class ResCompany(models.Model):
         """
         self.ensure_one()
         return get_stripe_config(self)
+
+    def _omochi_webhook_url(self):
+        """Return this database's webhook URL (``/api/payments/webhook/``)."""
+        self.ensure_one()
+        return self.get_base_url().rstrip("/") + "/api/payments/webhook/"
+
+    def _omochi_register_webhook(self):
+        """Create or update the company's webhook endpoint at Stripe.
+
+        It listens to exactly the handled events at this database's webhook
+        URL. A first registration stores the endpoint id and its signing
+        secret on the company; a later one updates the same endpoint (its
+        secret does not change), so pressing again never duplicates it.
+
+        :return: The endpoint id.
+        :rtype: str
+        :raise UserError: Stripe refused or could not be reached.
+        """
+        self.ensure_one()
+        company = self.sudo()
+        gateway = StripeGateway(company._omochi_stripe_config())
+        url = company._omochi_webhook_url()
+        events = const.HANDLED_WEBHOOK_EVENTS
+        # A new key each press: the request differs when the URL changed.
+        key = f"omochi-{uuid.uuid4()}-webhook-endpoint"
+        try:
+            if company.omochi_stripe_webhook_endpoint_id:
+                endpoint = gateway.update_webhook_endpoint(
+                    company.omochi_stripe_webhook_endpoint_id, url, events, key
+                )
+            else:
+                endpoint = gateway.create_webhook_endpoint(url, events, key)
+                company.write(
+                    {
+                        "omochi_stripe_webhook_endpoint_id": endpoint["id"],
+                        "omochi_stripe_webhook_secret": endpoint["secret"],
+                    }
+                )
+        except StripeGatewayError as error:
+            raise UserError(error.message) from None
+        return endpoint["id"]

@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+from odoo.exceptions import AccessError
 
 from .. import const
 
@@ -33,6 +34,19 @@ class ResConfigSettings(models.TransientModel):
     omochi_allowed_origins = fields.Char(
         related="company_id.omochi_allowed_origins", readonly=False
     )
+    omochi_stripe_webhook_endpoint_id = fields.Char(
+        related="company_id.omochi_stripe_webhook_endpoint_id",
+        groups="base.group_system",
+    )
+    omochi_webhook_secret_configured = fields.Boolean(compute="_compute_omochi_health")
+    omochi_last_event_received_at = fields.Datetime(compute="_compute_omochi_health")
+    omochi_failed_event_count = fields.Integer(compute="_compute_omochi_health")
+    omochi_stuck_transaction_count = fields.Integer(compute="_compute_omochi_health")
+    omochi_reconcile_after_minutes = fields.Integer(
+        string="Reconciliation Age (minutes)",
+        config_parameter="omochi_payments.reconcile_after_minutes",
+        default=const.RECONCILE_AFTER_MINUTES,
+    )
     omochi_config_overrides = fields.Char(
         string="Overridden Settings",
         compute="_compute_omochi_config_overrides",
@@ -64,3 +78,47 @@ class ResConfigSettings(models.TransientModel):
                 settings.omochi_stripe_mode = "unset"
             else:
                 settings.omochi_stripe_mode = "live" if config.is_live_mode else "test"
+
+    @api.depends("company_id")
+    def _compute_omochi_health(self):
+        """The health figures of Omochi Payments (one source: the health model)."""
+        health = self.env["omochi.payment.health"]
+        for settings in self:
+            values = health._omochi_health_values(settings.company_id)
+            settings.omochi_webhook_secret_configured = values[
+                "webhook_secret_configured"
+            ]
+            settings.omochi_last_event_received_at = values["last_event_received_at"]
+            settings.omochi_failed_event_count = values["failed_event_count"]
+            settings.omochi_stuck_transaction_count = values["stuck_transaction_count"]
+
+    def action_omochi_register_webhook(self):
+        """Register (or update) this database's webhook endpoint at Stripe.
+
+        :return: A notification with the endpoint id.
+        :rtype: dict
+        """
+        self.ensure_one()
+        if not self.env.is_admin():
+            raise AccessError(self.env._("Only administrators may register webhooks."))
+        endpoint_id = self.company_id._omochi_register_webhook()
+        message = self.env._(
+            "Stripe sends the payment events to %(url)s (endpoint %(endpoint)s).",
+            url=self.company_id._omochi_webhook_url(),
+            endpoint=endpoint_id,
+        )
+        if self.company_id._omochi_stripe_config().is_overridden("webhook_secret"):
+            message += " " + self.env._(
+                "STRIPE_WEBHOOK_SECRET is set outside of Odoo and takes precedence "
+                "over the signing secret stored now."
+            )
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "title": self.env._("Webhook registered"),
+                "message": message,
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }

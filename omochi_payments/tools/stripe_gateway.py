@@ -137,3 +137,22 @@ class StripeGateway:
             params=params,
             options={"idempotency_key": idempotency_key},
         )
+
+    def create_webhook_endpoint(self, url, events, idempotency_key):
+        """Create a webhook endpoint; the answer holds its signing ``secret``."""
+        return self._call(
+            "webhook_endpoint.create",
+            self._client.v1.webhook_endpoints.create,
+            params={"url": url, "enabled_events": list(events)},
+            options={"idempotency_key": idempotency_key},
+        )
+
+    def update_webhook_endpoint(self, endpoint_id, url, events, idempotency_key):
+        """Point an existing webhook endpoint at ``url`` with ``events``."""
+        return self._call(
+            "webhook_endpoint.update",
+            self._client.v1.webhook_endpoints.update,
+            endpoint_id,
+            params={"url": url, "enabled_events": list(events), "disabled": False},
+            options={"idempotency_key": idempotency_key},
+        )

@@ -1,0 +1,125 @@
+from datetime import timedelta
+
+from odoo import api, fields, models
+
+
+class OmochiPaymentHealth(models.TransientModel):
+    """Health of the Stripe integration at a glance, for managers.
+
+    Each figure links to the records behind it. The figures come from
+    :meth:`_omochi_health_values`, which Settings shows too.
+    """
+
+    _name = "omochi.payment.health"
+    _description = "Omochi Payments Health"
+
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company
+    )
+    webhook_secret_configured = fields.Boolean(compute="_compute_health")
+    last_event_received_at = fields.Datetime(
+        string="Last Verified Event", compute="_compute_health"
+    )
+    failed_event_count = fields.Integer(
+        string="Failed Events (24 h)", compute="_compute_health"
+    )
+    stuck_transaction_count = fields.Integer(
+        string="Stuck Payments", compute="_compute_health"
+    )
+    reconcile_after_minutes = fields.Integer(
+        string="Reconciliation Age (minutes)", compute="_compute_health"
+    )
+
+    @api.depends("company_id")
+    def _compute_health(self):
+        """Fill the figures from ``_omochi_health_values``."""
+        for health in self:
+            health.update(self._omochi_health_values(health.company_id))
+
+    @api.model
+    def _omochi_failed_events_domain(self, company):
+        """Events that failed in the last 24 hours (of ``company`` or none)."""
+        since = fields.Datetime.now() - timedelta(hours=24)
+        return [
+            ("state", "=", "failed"),
+            ("received_at", ">=", since),
+            ("company_id", "in", [company.id, False]),
+        ]
+
+    @api.model
+    def _omochi_stuck_transactions_domain(self, company):
+        """Open payments of ``company`` older than the reconciliation age."""
+        transactions = self.env["omochi.payment.transaction"]
+        threshold = fields.Datetime.now() - timedelta(
+            minutes=transactions._omochi_reconcile_age()
+        )
+        return [
+            ("company_id", "=", company.id),
+            ("status", "in", ("pending", "processing")),
+            ("create_date", "<", threshold),
+        ]
+
+    @api.model
+    def _omochi_health_values(self, company):
+        """Return the health figures of ``company``.
+
+        :rtype: dict
+        """
+        events = self.env["omochi.payment.event"].sudo()
+        transactions = self.env["omochi.payment.transaction"].sudo()
+        last_event = events.search(
+            [("company_id", "in", [company.id, False])],
+            order="received_at desc",
+            limit=1,
+        )
+        return {
+            "webhook_secret_configured": bool(
+                company._omochi_stripe_config().webhook_secrets
+            ),
+            "last_event_received_at": last_event.received_at,
+            "failed_event_count": events.search_count(
+                self._omochi_failed_events_domain(company)
+            ),
+            "stuck_transaction_count": transactions.search_count(
+                self._omochi_stuck_transactions_domain(company)
+            ),
+            "reconcile_after_minutes": transactions._omochi_reconcile_age(),
+        }
+
+    def _omochi_open(self, model, name, domain):
+        """Return an action listing the ``model`` records of ``domain``."""
+        return {
+            "type": "ir.actions.act_window",
+            "name": name,
+            "res_model": model,
+            "view_mode": "list,form",
+            "views": [(False, "list"), (False, "form")],
+            "domain": domain,
+        }
+
+    def action_open_failed_events(self):
+        """List the events that failed in the last 24 hours."""
+        self.ensure_one()
+        return self._omochi_open(
+            "omochi.payment.event",
+            self.env._("Failed Events"),
+            self._omochi_failed_events_domain(self.company_id),
+        )
+
+    def action_open_stuck_transactions(self):
+        """List the payments stuck in PENDING/PROCESSING."""
+        self.ensure_one()
+        return self._omochi_open(
+            "omochi.payment.transaction",
+            self.env._("Stuck Payments"),
+            self._omochi_stuck_transactions_domain(self.company_id),
+        )
+
+    def action_open_events(self):
+        """List the latest events."""
+        self.ensure_one()
+        return self._omochi_open(
+            "omochi.payment.event",
+            self.env._("Webhook Events"),
+            [("company_id", "in", [self.company_id.id, False])],
+        )
