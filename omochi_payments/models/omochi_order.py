@@ -121,8 +121,10 @@ class OmochiOrder(models.Model):
     def action_pay(self):
         """Back-office **Pay** button: open the order's Stripe Checkout page.
 
-        Errors from Stripe are shown as a notification rather than raised, so
-        that the transaction keeps the error message for a later retry.
+        The customer comes back to Odoo's own payment status page (the person
+        paying from the back-office is in Odoo, not in the frontend). Errors
+        from Stripe are shown as a notification rather than raised, so that
+        the transaction keeps the error message for a later retry.
 
         :return: An ``ir.actions.act_url`` to the checkout page (new tab), or a
             danger notification when Stripe failed.
@@ -131,7 +133,9 @@ class OmochiOrder(models.Model):
         self.ensure_one()
         self.check_access("write")
         try:
-            transaction, _created = self._omochi_checkout()
+            transaction, _created = self._omochi_checkout(
+                return_url=f"{self.get_base_url()}/omochi/payment/status"
+            )
         except StripeGatewayError as error:
             return {
                 "type": "ir.actions.client",
