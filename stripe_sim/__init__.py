@@ -17,10 +17,13 @@ from .faults import Fault, FaultInjector
 from .requestlog import RequestLog, RequestRecord
 from .server import SimulatorServer
 from .state import DEFAULT_API_VERSION, SimulatorState
+from .webhooks import DeliveryAttempt, DeliveryConfig, WebhookDispatcher
 
 __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_API_VERSION",
+    "DeliveryAttempt",
+    "DeliveryConfig",
     "Fault",
     "FaultInjector",
     "RequestLog",
@@ -29,4 +32,5 @@ __all__ = [
     "SimulatorServer",
     "SimulatorState",
     "StripeError",
+    "WebhookDispatcher",
 ]

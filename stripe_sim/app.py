@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from .checkout import PAGE_PREFIX, CheckoutPage
 from .control import ControlApi
 from .encoding import ParamDecodeError, parse_query
 from .errors import StripeError, invalid_request
@@ -26,8 +27,9 @@ from .idempotency import MAX_KEY_LENGTH, IdempotencyStore, StoredResponse
 from .ids import new_id
 from .requestlog import RequestLog, RequestRecord
 from .responses import error_response, json_response
-from .state import DEFAULT_API_VERSION, SimulatorState
+from .state import DEFAULT_API_VERSION, SimulatorState, api_request
 from .validation import check_allowed, expand_list
+from .webhooks import DeliveryConfig, WebhookDispatcher
 
 DEFAULT_API_KEY = "sk_test_omochi_simulator"
 API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z_]+)?$")
@@ -120,6 +122,7 @@ class SimulatorApp:
         public_url: str | None = None,
         webhooks: Iterable[tuple[str, str | None]] = (),
         state: SimulatorState | None = None,
+        delivery: DeliveryConfig | None = None,
     ):
         self.api_keys = list(api_keys or [DEFAULT_API_KEY])
         self.api_version = api_version
@@ -129,17 +132,26 @@ class SimulatorApp:
         self.request_log = RequestLog()
         self.idempotency = IdempotencyStore()
         self.webhooks = list(webhooks)
+        self.dispatcher = WebhookDispatcher(self.state, delivery)
         self._routes = _routes()
         self._add_configured_webhooks()
         self.control = ControlApi(self)
+        self.checkout = CheckoutPage(self)
 
     def reset(self) -> None:
-        """Forget all objects, requests, faults and idempotency keys."""
+        """Forget all objects, requests, faults, idempotency keys and webhook
+        deliveries (queued or recorded)."""
         self.faults.clear()
+        self.dispatcher.reset()
         self.state.reset()
         self.request_log.clear()
         self.idempotency.clear()
         self._add_configured_webhooks()
+
+    def close(self) -> None:
+        """Stop webhook delivery and wake stalled requests."""
+        self.dispatcher.close()
+        self.faults.clear()
 
     def _add_configured_webhooks(self) -> None:
         """Register the webhook endpoints given at start-up (``--webhook-url``)."""
@@ -151,6 +163,8 @@ class SimulatorApp:
         path = request.path
         if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
             response = self.control.dispatch(request)
+        elif path.startswith(PAGE_PREFIX + "/"):
+            response = self.checkout.dispatch(request)
         else:
             response = self._serve(request)
         return response(environ, start_response)
@@ -263,11 +277,14 @@ class SimulatorApp:
         base_url = self.public_url or request.host_url.rstrip("/")
         call = Call(params=record.params, base_url=base_url)
 
+        key = request.headers.get("Idempotency-Key")
+        event_key = key if request.method == "POST" else None
+
         def run() -> dict:
             delay.wait()
-            return handler(call, **args)
+            with api_request(record.request_id, event_key):
+                return handler(call, **args)
 
-        key = request.headers.get("Idempotency-Key")
         if request.method == "POST" and key:
             return self._idempotent(key, request, record, run)
         return json_response(run())

@@ -32,7 +32,16 @@ ROUTES = [
     ("/_sim/checkout/sessions/<id>/complete", "POST", "complete"),
     ("/_sim/checkout/sessions/<id>/expire_now", "POST", "expire_now"),
     ("/_sim/checkout/sessions/<id>/async_result", "POST", "async_result"),
+    ("/_sim/checkout/sessions/<id>/authenticate", "POST", "authenticate"),
+    ("/_sim/deliveries", "GET", "list_deliveries"),
+    ("/_sim/deliveries", "DELETE", "clear_deliveries"),
+    ("/_sim/webhooks", "GET", "webhook_settings"),
+    ("/_sim/webhooks", "POST", "update_webhook_settings"),
+    ("/_sim/webhooks/flush", "POST", "flush_webhooks"),
+    ("/_sim/events/<id>/resend", "POST", "resend_event"),
 ]
+#: Longest wait ``POST /_sim/webhooks/flush`` accepts, in seconds.
+MAX_FLUSH_TIMEOUT = 300
 FAULT_FIELDS = ("kind", "count", "method", "path", "seconds", "retry_after")
 
 
@@ -144,6 +153,72 @@ class ControlApi:
         if outcome not in ("succeeded", "failed"):
             raise invalid_request("outcome must be 'succeeded' or 'failed'.", "outcome")
         return self.app.state.settle_async_payment(id, outcome == "succeeded")
+
+    def _authenticate(self, request, body, id: str) -> dict:
+        """Body: ``{"action": "approve"|"fail"}`` for a session whose card asked
+        for 3-D Secure on the hosted page."""
+        action = body.get("action", "approve")
+        if action not in ("approve", "fail"):
+            raise invalid_request("action must be 'approve' or 'fail'.", "action")
+        return self.app.state.authenticate_checkout_session(id, action == "approve")
+
+    def _list_deliveries(self, request, body) -> dict:
+        """Query filters: ``event_id``, ``type``, ``url``, ``endpoint``."""
+        args = request.args
+        attempts = self.app.dispatcher.deliveries(
+            args.get("event_id"),
+            event_type=args.get("type"),
+            url=args.get("url"),
+            endpoint_id=args.get("endpoint"),
+        )
+        return {
+            "data": [a.to_dict() for a in attempts],
+            "pending": self.app.dispatcher.pending,
+        }
+
+    def _clear_deliveries(self, request, body) -> dict:
+        return {"cleared": self.app.dispatcher.clear_deliveries()}
+
+    def _webhook_settings(self, request, body) -> dict:
+        dispatcher = self.app.dispatcher
+        endpoints = [
+            {k: endpoint[k] for k in ("id", "url", "enabled_events")}
+            for endpoint, _secret in self.app.state.webhook_targets()
+        ]
+        return {
+            **dispatcher.config.to_dict(),
+            "pending": dispatcher.pending,
+            "endpoints": endpoints,
+        }
+
+    def _update_webhook_settings(self, request, body) -> dict:
+        """Body: any of ``retry_delay``, ``max_delay``, ``max_attempts``,
+        ``timeout``."""
+        if not isinstance(body, dict):
+            raise invalid_request("The body must be a JSON object.")
+        try:
+            self.app.dispatcher.config.update(**body)
+        except (TypeError, ValueError) as exc:
+            raise invalid_request(str(exc)) from exc
+        return self._webhook_settings(request, body)
+
+    def _flush_webhooks(self, request, body) -> dict:
+        """Body: ``{"timeout": seconds}`` (default 10). Waits until no delivery
+        is queued or in flight: ``{"idle": true|false, "pending": n}``."""
+        timeout = body.get("timeout", 10) if isinstance(body, dict) else 10
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise invalid_request("'timeout' must be a number of seconds.", "timeout")
+        if not 0 <= timeout <= MAX_FLUSH_TIMEOUT:
+            raise invalid_request(
+                f"'timeout' must be between 0 and {MAX_FLUSH_TIMEOUT}.", "timeout"
+            )
+        idle = self.app.dispatcher.wait(timeout)
+        return {"idle": idle, "pending": self.app.dispatcher.pending}
+
+    def _resend_event(self, request, body, id: str) -> dict:
+        """Body: ``{"endpoint": "we_..."}`` (optional): queue the event again."""
+        endpoint = body.get("endpoint") if isinstance(body, dict) else None
+        return {"queued": self.app.dispatcher.resend(id, endpoint)}
 
 
 def _json_body(request: Request):

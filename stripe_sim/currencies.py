@@ -72,3 +72,43 @@ def amount_granularity_error(amount: int, currency: str) -> str | None:
             f"(whole units only); got {amount}."
         )
     return None
+
+
+#: Symbols shown before amounts on the hosted checkout page; other currencies
+#: show their ISO code (``KWD 12.345``).
+SYMBOLS = {
+    "usd": "$",
+    "eur": "€",
+    "gbp": "£",
+    "jpy": "¥",
+    "cny": "CN¥",
+    "krw": "₩",
+    "inr": "₹",
+    "ils": "₪",
+    "vnd": "₫",
+    "php": "₱",
+    "thb": "฿",
+    "try": "₺",
+    "ngn": "₦",
+    "uah": "₴",
+    "cad": "CA$",
+    "aud": "A$",
+    "nzd": "NZ$",
+    "hkd": "HK$",
+    "mxn": "MX$",
+    "brl": "R$",
+    "twd": "NT$",
+}
+
+
+def format_money(amount: int, currency: str) -> str:
+    """Format an API amount like a checkout page: ``format_money(13470, "eur")``
+    -> ``"€134.70"``, ``format_money(12400, "jpy")`` -> ``"¥12,400"``,
+    ``format_money(12340, "kwd")`` -> ``"KWD 12.340"``; negative amounts get a
+    leading minus sign."""
+    code = currency.lower()
+    value = abs(amount) / (10 ** api_exponent(code))
+    number = f"{value:,.{display_exponent(code)}f}"
+    symbol = SYMBOLS.get(code)
+    text = f"{symbol}{number}" if symbol else f"{code.upper()} {number}"
+    return f"-{text}" if amount < 0 else text

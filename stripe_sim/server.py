@@ -7,6 +7,10 @@ from werkzeug.serving import make_server
 
 from .app import SimulatorApp
 from .state import DEFAULT_API_VERSION
+from .webhooks import DeliveryAttempt, DeliveryConfig
+
+#: Seconds between the serving thread's checks for ``stop()``.
+POLL_INTERVAL = 0.1
 
 
 class SimulatorServer:
@@ -27,19 +31,32 @@ class SimulatorServer:
         public_url: str | None = None,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
+        webhook_retry_delay: float = 1.0,
+        webhook_max_delay: float = 60.0,
+        webhook_max_attempts: int = 8,
+        webhook_timeout: float = 10.0,
     ):
         webhooks = [(webhook_url, webhook_secret)] if webhook_url else []
+        delivery = DeliveryConfig()
+        delivery.update(
+            retry_delay=webhook_retry_delay,
+            max_delay=webhook_max_delay,
+            max_attempts=webhook_max_attempts,
+            timeout=webhook_timeout,
+        )
         self.app = SimulatorApp(
             api_keys=api_keys,
             api_version=api_version,
             public_url=public_url,
             webhooks=webhooks,
+            delivery=delivery,
         )
         self._server = make_server(host, port, self.app, threaded=True)
         self.host = host
         self.port = self._server.server_port
         self.url = f"http://{host}:{self.port}"
-        self.app.state.base_url = public_url or self.url
+        self.public_url = (public_url or self.url).rstrip("/")
+        self.app.state.base_url = self.public_url
         self._thread: threading.Thread | None = None
 
     @property
@@ -58,6 +75,28 @@ class SimulatorServer:
         return self.app.request_log
 
     @property
+    def webhooks(self):
+        """The :class:`~stripe_sim.webhooks.WebhookDispatcher` (``config``,
+        ``deliveries()``, ``wait()``, ``resend()``)."""
+        return self.app.dispatcher
+
+    @property
+    def deliveries(self) -> list[DeliveryAttempt]:
+        """Every webhook delivery attempt so far, oldest first."""
+        return self.app.dispatcher.deliveries()
+
+    def wait_for_deliveries(self, timeout: float | None = 10.0) -> bool:
+        """Wait until no webhook delivery is queued or in flight (``True``), or
+        ``timeout`` seconds (``False``)."""
+        return self.app.dispatcher.wait(timeout)
+
+    @property
+    def webhook_secret(self) -> str | None:
+        """The signing secret of the first enabled webhook endpoint, if any."""
+        targets = self.app.state.webhook_targets()
+        return targets[0][1] if targets else None
+
+    @property
     def api_key(self) -> str:
         """The first accepted secret key."""
         return self.app.api_keys[0]
@@ -71,6 +110,7 @@ class SimulatorServer:
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
+                args=(POLL_INTERVAL,),
                 name=f"stripe-sim-{self.port}",
                 daemon=True,
             )
@@ -82,8 +122,9 @@ class SimulatorServer:
         self._server.serve_forever()
 
     def stop(self) -> None:
-        """Stop serving, wake stalled requests and close the socket."""
-        self.app.faults.clear()
+        """Stop webhook delivery and serving, wake stalled requests and close
+        the socket."""
+        self.app.close()
         if self._thread:
             self._server.shutdown()
         self._server.server_close()

@@ -11,10 +11,12 @@ and raise :class:`~stripe_sim.errors.StripeError`. The ``complete_*``,
 what the customer (or time) does; the ``/_sim`` control endpoints call them.
 """
 
+import contextlib
+import contextvars
 import copy
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import currencies
@@ -102,7 +104,34 @@ MISSING_PARAM_NAME = {
     "event": "id",
 }
 OUTCOMES = ("paid", "unpaid", "failed")
+#: Intent statuses canceled when their session expires.
+WAITING_INTENT_STATUSES = ("requires_payment_method", "requires_action")
 DECLINE_MESSAGE = "Your card was declined."
+AUTHENTICATION_FAILURE_MESSAGE = (
+    "We are unable to authenticate your payment method. Please choose a "
+    "different payment method and try again."
+)
+#: The card used when a test does not say which (``complete_checkout_session``).
+DEFAULT_CARD = {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034}
+#: The API request being served by this thread (``request`` of its events).
+_CURRENT_REQUEST: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "stripe_sim_request", default=None
+)
+
+
+def event_matches(enabled_events, event_type: str) -> bool:
+    """Whether an endpoint with ``enabled_events`` wants ``event_type``."""
+    return "*" in enabled_events or event_type in enabled_events
+
+
+@contextlib.contextmanager
+def api_request(request_id: str, idempotency_key: str | None = None) -> Iterator[None]:
+    """Attribute the events emitted inside the block to an API request."""
+    token = _CURRENT_REQUEST.set({"id": request_id, "idempotency_key": idempotency_key})
+    try:
+        yield
+    finally:
+        _CURRENT_REQUEST.reset(token)
 
 
 class SimulatorState:
@@ -525,7 +554,9 @@ class SimulatorState:
         session["status"] = "expired"
         session["url"] = None
         intent = self._objects.get(session.get("payment_intent") or "")
-        if intent and intent["status"] == "requires_payment_method":
+        if intent and intent["status"] in WAITING_INTENT_STATUSES:
+            intent.pop("_pending_card", None)
+            intent["next_action"] = None
             intent.update(
                 status="canceled",
                 canceled_at=self.now(),
@@ -535,15 +566,20 @@ class SimulatorState:
         self._emit("checkout.session.expired", session)
 
     def _expire_due_sessions(self) -> None:
-        """Expire open sessions whose ``expires_at`` has passed (lazy clock)."""
+        """Expire open sessions whose ``expires_at`` has passed (lazy clock;
+        the events belong to no API request)."""
         now = self.now()
-        for obj in list(self._objects.values()):
-            if (
-                obj["object"] == "checkout.session"
-                and obj["status"] == "open"
-                and obj["expires_at"] <= now
-            ):
-                self._expire(obj)
+        token = _CURRENT_REQUEST.set(None)
+        try:
+            for obj in list(self._objects.values()):
+                if (
+                    obj["object"] == "checkout.session"
+                    and obj["status"] == "open"
+                    and obj["expires_at"] <= now
+                ):
+                    self._expire(obj)
+        finally:
+            _CURRENT_REQUEST.reset(token)
 
     def _session(self, session_id: str) -> dict:
         """The stored (mutable) session, after lazy expiry."""
@@ -563,6 +599,9 @@ class SimulatorState:
         currency: str | None = None,
         customer_email: str | None = None,
         failure_message: str | None = None,
+        failure_code: str = "card_declined",
+        decline_code: str = "generic_decline",
+        card: dict | None = None,
     ) -> dict:
         """Simulate the customer paying on the hosted page.
 
@@ -571,25 +610,113 @@ class SimulatorState:
         ``complete``/``unpaid``. ``failed``: intent ``requires_payment_method``
         with ``last_payment_error``; the session stays ``open``.
         ``amount_total``/``currency`` override what Stripe reports (for tests of
-        amount checks). Returns ``{"checkout_session", "payment_intent", "charge"}``.
+        amount checks). ``failure_code``/``decline_code`` describe a failure;
+        ``card`` (``brand``, ``last4``, ``exp_month``, ``exp_year``) the card used.
+        Returns ``{"checkout_session", "payment_intent", "charge"}``.
         """
         outcome = as_choice(outcome, "outcome", OUTCOMES)
         with self._lock:
-            session = self._session(session_id)
-            if session["status"] != "open":
-                raise invalid_request(
-                    f"Checkout Session {session_id} is {session['status']}; only "
-                    "open sessions can be paid.",
-                    code="checkout_session_not_open",
-                )
+            session = self._open_session(session_id)
             if amount_total is not None:
                 session["amount_total"] = as_int(amount_total, "amount_total", 0)
             if currency:
                 session["currency"] = currency.lower()
             intent = self._intent_for(session)
-            charge = self._new_charge(intent, outcome, failure_message)
+            intent.pop("_pending_card", None)
+            intent["next_action"] = None
+            charge = self._new_charge(
+                intent,
+                outcome,
+                failure_message,
+                failure_code=failure_code,
+                decline_code=decline_code,
+                card=card,
+            )
             self._apply_outcome(session, intent, charge, outcome, customer_email)
             return self._result(session)
+
+    def require_authentication(self, session_id: str, card: dict | None = None):
+        """The customer entered a card that asks for 3-D Secure: the session's
+        intent waits in ``requires_action`` until ``authenticate_checkout_session``.
+        ``card`` may carry a ``customer_email`` used when authentication succeeds.
+        """
+        with self._lock:
+            session = self._open_session(session_id)
+            intent = self._intent_for(session)
+            intent["_pending_card"] = dict(card or DEFAULT_CARD)
+            intent["status"] = "requires_action"
+            intent["payment_method"] = new_id("pm")
+            intent["next_action"] = {
+                "type": "redirect_to_url",
+                "redirect_to_url": {
+                    "return_url": session["url"],
+                    "url": f"{session['url']}/authenticate",
+                },
+            }
+            self._emit("payment_intent.requires_action", intent)
+            return self._result(session)
+
+    def pending_authentication(self, session_id: str) -> dict | None:
+        """The card awaiting 3-D Secure on an open session, or ``None``."""
+        with self._lock:
+            session = self._session(session_id)
+            intent = self._objects.get(session.get("payment_intent") or "")
+            if session["status"] != "open" or not intent:
+                return None
+            if intent["status"] != "requires_action":
+                return None
+            return copy.deepcopy(intent.get("_pending_card"))
+
+    def authenticate_checkout_session(
+        self, session_id: str, approve: bool = True, *, customer_email=None
+    ) -> dict:
+        """Finish the 3-D Secure step: approve pays with the pending card; fail
+        puts the intent back to ``requires_payment_method`` (session stays open)
+        and emits ``payment_intent.payment_failed``."""
+        with self._lock:
+            card = self.pending_authentication(session_id)
+            if card is None:
+                raise invalid_request(
+                    f"Checkout Session {session_id} has no payment awaiting "
+                    "authentication.",
+                    code="payment_intent_unexpected_state",
+                )
+            if approve:
+                email = customer_email or card.pop("customer_email", None)
+                return self.complete_checkout_session(
+                    session_id, "paid", card=card, customer_email=email
+                )
+            session = self._session(session_id)
+            intent = self._objects[session["payment_intent"]]
+            intent.pop("_pending_card", None)
+            intent["status"] = "requires_payment_method"
+            intent["next_action"] = None
+            intent["last_payment_error"] = {
+                "type": "card_error",
+                "code": "payment_intent_authentication_failure",
+                "doc_url": "https://stripe.com/docs/error-codes/"
+                "payment-intent-authentication-failure",
+                "message": AUTHENTICATION_FAILURE_MESSAGE,
+                "payment_method": {
+                    "id": intent["payment_method"],
+                    "object": "payment_method",
+                    "type": "card",
+                    "card": _card_details(card),
+                },
+            }
+            self._emit("payment_intent.payment_failed", intent)
+            return self._result(session)
+
+    def _open_session(self, session_id: str) -> dict:
+        """The stored session; ``checkout_session_not_open`` unless open."""
+        session = self._session(session_id)
+        if session["status"] != "open":
+            raise invalid_request(
+                f"Checkout Session {session_id} is {session['status']}; only "
+                "open sessions can be paid.",
+                code="checkout_session_not_open",
+            )
+        return session
 
     def _intent_for(self, session: dict) -> dict:
         """The session's payment intent, created on the first attempt."""
@@ -630,25 +757,24 @@ class SimulatorState:
         return intent
 
     def _new_charge(
-        self, intent: dict, outcome: str, failure_message: str | None
+        self,
+        intent: dict,
+        outcome: str,
+        failure_message: str | None,
+        *,
+        failure_code: str = "card_declined",
+        decline_code: str = "generic_decline",
+        card: dict | None = None,
     ) -> dict:
         """A charge for one payment attempt on ``intent``."""
         failed = outcome == "failed"
         method = "sepa_debit" if outcome == "unpaid" else "card"
+        if card is None:
+            card = {**DEFAULT_CARD, "last4": "0002" if failed else "4242"}
         details = (
             {"type": "sepa_debit", "sepa_debit": {"last4": "3000", "country": "DE"}}
             if method == "sepa_debit"
-            else {
-                "type": "card",
-                "card": {
-                    "brand": "visa",
-                    "country": "US",
-                    "exp_month": 12,
-                    "exp_year": 2034,
-                    "funding": "credit",
-                    "last4": "0002" if failed else "4242",
-                },
-            }
+            else {"type": "card", "card": _card_details(card)}
         )
         status = {"paid": "succeeded", "unpaid": "pending", "failed": "failed"}[outcome]
         charge = {
@@ -663,11 +789,11 @@ class SimulatorState:
             "currency": intent["currency"],
             "customer": None,
             "description": intent["description"],
-            "failure_code": "card_declined" if failed else None,
+            "failure_code": failure_code if failed else None,
             "failure_message": (failure_message or DECLINE_MESSAGE) if failed else None,
             "livemode": False,
             "metadata": dict(intent["metadata"]),
-            "outcome": _charge_outcome(outcome),
+            "outcome": _charge_outcome(outcome, decline_code),
             "paid": outcome == "paid",
             "payment_intent": intent["id"],
             "payment_method": new_id("pm"),
@@ -767,8 +893,8 @@ class SimulatorState:
         charge = self._objects.get((intent or {}).get("latest_charge") or "")
         return {
             "checkout_session": self._public(session),
-            "payment_intent": copy.deepcopy(intent),
-            "charge": copy.deepcopy(charge),
+            "payment_intent": self._public(intent) if intent else None,
+            "charge": self._public(charge) if charge else None,
         }
 
     # ----------------------------------------------------------------- refunds
@@ -929,6 +1055,26 @@ class SimulatorState:
             self._webhook_secrets.pop(endpoint_id, None)
             return {"id": endpoint_id, "object": "webhook_endpoint", "deleted": True}
 
+    def webhook_target(self, endpoint_id: str) -> tuple[dict, str] | None:
+        """One enabled endpoint with its current secret, or ``None`` when it was
+        deleted or disabled."""
+        with self._lock:
+            endpoint = self._objects.get(endpoint_id)
+            if (
+                endpoint is None
+                or endpoint["object"] != "webhook_endpoint"
+                or endpoint["status"] != "enabled"
+            ):
+                return None
+            return copy.deepcopy(endpoint), self._webhook_secrets[endpoint_id]
+
+    def webhook_delivered(self, event_id: str) -> None:
+        """One endpoint acknowledged ``event_id``: decrement ``pending_webhooks``."""
+        with self._lock:
+            event = self._objects.get(event_id)
+            if event is not None and event["object"] == "event":
+                event["pending_webhooks"] = max(0, event["pending_webhooks"] - 1)
+
     def webhook_targets(self) -> list[tuple[dict, str]]:
         """Enabled endpoints with their signing secrets (for delivery)."""
         with self._lock:
@@ -941,6 +1087,7 @@ class SimulatorState:
     # ------------------------------------------------------------------ helpers
     def _emit(self, event_type: str, obj: dict) -> None:
         """Record a Stripe ``event`` for ``obj`` and notify listeners."""
+        request = _CURRENT_REQUEST.get() or {"id": None, "idempotency_key": None}
         event = {
             "id": new_id("evt"),
             "object": "event",
@@ -948,8 +1095,12 @@ class SimulatorState:
             "created": self.now(),
             "data": {"object": self._public(obj)},
             "livemode": False,
-            "pending_webhooks": 0,
-            "request": {"id": None, "idempotency_key": None},
+            "pending_webhooks": sum(
+                1
+                for endpoint, _secret in self.webhook_targets()
+                if event_matches(endpoint["enabled_events"], event_type)
+            ),
+            "request": dict(request),
             "type": event_type,
         }
         self._events.append(event)
@@ -1022,12 +1173,12 @@ def _enabled_events(value: Any) -> list[str]:
     return events
 
 
-def _charge_outcome(outcome: str) -> dict:
+def _charge_outcome(outcome: str, decline_code: str = "generic_decline") -> dict:
     """The ``outcome`` hash of a charge."""
     if outcome == "failed":
         return {
             "network_status": "declined_by_network",
-            "reason": "generic_decline",
+            "reason": decline_code,
             "risk_level": "normal",
             "seller_message": "The bank did not return any further details with "
             "this decline.",
@@ -1049,7 +1200,7 @@ def _payment_error(charge: dict) -> dict:
         if charge["payment_method_details"]["type"] == "card"
         else "invalid_request_error",
         "code": charge["failure_code"],
-        "decline_code": "generic_decline",
+        "decline_code": charge["outcome"]["reason"],
         "charge": charge["id"],
         "message": charge["failure_message"],
         "payment_method": {
@@ -1057,6 +1208,18 @@ def _payment_error(charge: dict) -> dict:
             "object": "payment_method",
             "type": charge["payment_method_details"]["type"],
         },
+    }
+
+
+def _card_details(card: dict) -> dict:
+    """The ``card`` hash of a charge's ``payment_method_details``."""
+    return {
+        "brand": card.get("brand", "visa"),
+        "country": "US",
+        "exp_month": card.get("exp_month", 12),
+        "exp_year": card.get("exp_year", 2034),
+        "funding": card.get("funding", "credit"),
+        "last4": card.get("last4", "4242"),
     }
 
 

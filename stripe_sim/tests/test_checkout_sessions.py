@@ -51,7 +51,7 @@ def test_create_decodes_nested_params_and_returns_stripe_object(sim, client):
     assert abs(session.created - time.time()) < 5
 
 
-def test_defaults_and_hosted_page_not_served_yet(sim, client):
+def test_defaults_and_hosted_page(sim, client):
     params = session_params()
     for key in ("expires_at", "cancel_url", "customer_email", "metadata"):
         del params[key]
@@ -62,7 +62,9 @@ def test_defaults_and_hosted_page_not_served_yet(sim, client):
     assert session.metadata.to_dict() == {}
     import requests
 
-    assert requests.get(session.url, timeout=5).status_code == 404
+    page = requests.get(session.url, timeout=5)
+    assert page.status_code == 200
+    assert "Daifuku mochi" in page.text
 
 
 def test_retrieve_with_and_without_expand(sim, client):

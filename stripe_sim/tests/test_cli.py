@@ -44,6 +44,8 @@ def test_help():
         "--api-key",
         "--webhook-url",
         "--webhook-secret",
+        "--webhook-retry-delay",
+        "--webhook-max-attempts",
     ):
         assert option in output
 
@@ -81,6 +83,8 @@ def test_serves_until_interrupted():
         process.send_signal(signal.SIGINT)  # like Ctrl-C
         output, _ = process.communicate(timeout=20)
     assert f"Stripe simulator listening on {url}" in output
+    assert "webhook target: http://127.0.0.1:9/hook (all events)" in output
+    assert "whsec_cli" not in output  # a secret given by the caller is not shown
     assert "sk_test_cli_key" not in output
     assert process.returncode == 0
 

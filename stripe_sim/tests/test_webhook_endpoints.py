@@ -1,4 +1,4 @@
-"""Webhook endpoint management (delivery comes later)."""
+"""Webhook endpoint management (delivery: test_webhook_delivery.py)."""
 
 import pytest
 import stripe
