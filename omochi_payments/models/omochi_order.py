@@ -199,10 +199,12 @@ class OmochiOrder(models.Model):
         self.env.cr.execute(
             "UPDATE omochi_order SET write_date = write_date WHERE id = %s",
             [self.id],
+            log_exceptions=False,
         )
 
     def _omochi_check_payable(self):
-        """Refuse to pay an order that is not confirmed, or has nothing to pay.
+        """Refuse to pay an order that is not confirmed, is paid or being paid
+        (an asynchronous payment in progress), or has nothing to pay.
 
         :raise OrderNotPayableError: with a message saying why.
         """
@@ -215,6 +217,10 @@ class OmochiOrder(models.Model):
             message = self.env._("Order %s is already paid.", self.name)
         elif self.state == "cancelled":
             message = self.env._("Order %s is cancelled.", self.name)
+        elif const.STATUS_PROCESSING in self.transaction_ids.mapped("status"):
+            # Its session is complete and the money on its way: another session
+            # could take it twice.
+            message = self.env._("Order %s has a payment in progress.", self.name)
         elif self.currency_id.compare_amounts(self.amount_total, 0) <= 0:
             message = self.env._("Order %s has nothing to pay.", self.name)
         else:

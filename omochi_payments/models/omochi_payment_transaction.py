@@ -351,15 +351,17 @@ class OmochiPaymentTransaction(models.Model):
         status, payment_status = session.get("status"), session.get("payment_status")
         if status == "complete" and payment_status in ("paid", "no_payment_required"):
             return self._omochi_complete(session["amount_total"], session["currency"])
-        if status == "complete":
-            return self._omochi_transition(const.STATUS_PROCESSING)
         if status == "expired":
             return self._omochi_transition(const.STATUS_EXPIRED)
+        # A declined card (open session) or a failed asynchronous payment
+        # (complete, unpaid session): the payment intent says why.
         error = isinstance(intent, dict) and intent.get("last_payment_error")
         if error:
             return self._omochi_transition(
                 const.STATUS_FAILED, {"error_message": error.get("message")}
             )
+        if status == "complete":
+            return self._omochi_transition(const.STATUS_PROCESSING)
         return False
 
     def _omochi_refund_progress(self, refunded_minor):
@@ -429,11 +431,14 @@ class OmochiPaymentTransaction(models.Model):
 
     def _omochi_lock(self):
         """Lock the transaction row until the end of the database transaction,
-        so that concurrent events for it apply one after the other (a
-        concurrent update makes the later one fail to serialize and retry)."""
+        so that concurrent writers apply one after the other: a concurrent
+        update makes the later one fail to serialize here, before it changes
+        anything, and Odoo retries its request (an expected retry, so the
+        failure is not logged as an error)."""
         self.env.cr.execute(
             "SELECT id FROM omochi_payment_transaction WHERE id = %s FOR NO KEY UPDATE",
             [self.id],
+            log_exceptions=False,
         )
         self.invalidate_recordset()
 
@@ -626,6 +631,10 @@ class OmochiPaymentTransaction(models.Model):
                 "Payment %s not refreshed: %s", self.reference, error.message
             )
             return False
+        # Locked after the call to Stripe, to hold the lock briefly.
+        self._omochi_lock()
+        if self._is_final():
+            return False
         return self._stripe_apply_checkout_session(session)
 
     def _omochi_status_payload(self):
@@ -740,7 +749,10 @@ class OmochiPaymentTransactionCron(models.Model):
         value = (
             self.env["ir.config_parameter"]
             .sudo()
-            .get_param("omochi_payments.reconcile_after_minutes")
+            .get_param(
+                "omochi_payments.reconcile_after_minutes",
+                const.RECONCILE_AFTER_MINUTES,
+            )
         )
         try:
             return max(int(value), 1)
@@ -750,12 +762,17 @@ class OmochiPaymentTransactionCron(models.Model):
     @api.model
     def _omochi_stale_domain(self):
         """Domain of the open payments older than the reconciliation age and
-        not asked about for as long."""
+        not asked about for as long. FAILED payments are open too while their
+        session may still be paid on (§4), until an age past its expiry."""
         threshold = fields.Datetime.now() - timedelta(
             minutes=self._omochi_reconcile_age()
         )
         return [
+            "|",
             ("status", "in", const.OPEN_STATUSES),
+            "&",
+            ("status", "=", const.STATUS_FAILED),
+            ("expires_at", ">=", threshold),
             ("create_date", "<", threshold),
             "|",
             ("last_reconciled_at", "=", False),
