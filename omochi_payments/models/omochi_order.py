@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 from odoo.tools import float_is_zero
 
 from .. import const
@@ -107,9 +108,21 @@ class OmochiOrder(models.Model):
 
         Their open Checkout Sessions are expired at Stripe, so that nobody pays
         an order that changed; a session found paid makes the order paid,
-        which then refuses the cancellation.
+        which then refuses the cancellation. A payment Stripe is still
+        processing (asynchronous methods) blocks the change.
         """
         self.check_access("write")
+        processing = self.transaction_ids.filtered(
+            lambda tx: tx.status == const.STATUS_PROCESSING
+        )
+        if processing:
+            raise UserError(
+                self.env._(
+                    "Payment %s is being processed by Stripe; wait for its outcome "
+                    "before changing the order.",
+                    processing[0].reference,
+                )
+            )
         self.transaction_ids.filtered(
             lambda tx: tx.status in (const.STATUS_PENDING, const.STATUS_FAILED)
         ).action_cancel()
@@ -228,26 +241,32 @@ class OmochiOrder(models.Model):
         raise OrderNotPayableError(message)
 
     def _omochi_open_transaction(self):
-        """Return the order's pending transaction that can still be paid on.
+        """Return the order's transaction whose session can still be paid on.
 
-        A pending transaction whose session expires too soon is marked
-        expired (Stripe expires it in any case); one whose session creation
-        failed is returned without a ``checkout_url``, to be retried.
+        A pending transaction is reused while its session stays open long
+        enough; one whose session expires too soon is marked expired (Stripe
+        expires it in any case); one whose session creation failed is returned
+        without a ``checkout_url``, to be retried. A failed one (a declined
+        card) is reused while Stripe says its session is still open: the
+        customer tries another card there, and no second session competes.
 
         :return: An ``omochi.payment.transaction`` record, or an empty one.
         """
         reuse_until = fields.Datetime.now() + timedelta(
             minutes=const.CHECKOUT_SESSION_REUSE_MARGIN_MINUTES
         )
-        pending = self.transaction_ids.filtered(
-            lambda tx: tx.status == const.STATUS_PENDING
+        candidates = self.transaction_ids.filtered(
+            lambda tx: tx.status in (const.STATUS_PENDING, const.STATUS_FAILED)
         )
-        for transaction in pending.sorted("id", reverse=True):
-            if not transaction.stripe_checkout_session_id:
+        for transaction in candidates.sorted("id", reverse=True):
+            pending = transaction.status == const.STATUS_PENDING
+            if pending and not transaction.stripe_checkout_session_id:
                 return transaction
             if transaction.expires_at and transaction.expires_at > reuse_until:
-                return transaction
-            transaction._omochi_transition(const.STATUS_EXPIRED)
+                if pending or transaction._stripe_session_is_open():
+                    return transaction
+            elif pending:
+                transaction._omochi_transition(const.STATUS_EXPIRED)
         return self.env["omochi.payment.transaction"]
 
     def _stripe_line_items(self):

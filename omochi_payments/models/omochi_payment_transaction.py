@@ -361,8 +361,32 @@ class OmochiPaymentTransaction(models.Model):
                 const.STATUS_FAILED, {"error_message": error.get("message")}
             )
         if status == "complete":
+            if self.status == const.STATUS_FAILED and self._omochi_async_failed():
+                # A late "completed, unpaid" event of a session whose
+                # asynchronous payment already failed: it cannot be paid again.
+                return False
             return self._omochi_transition(const.STATUS_PROCESSING)
         return False
+
+    def _omochi_async_failed(self):
+        """Whether Stripe told us (webhook) that the asynchronous payment of
+        the transaction's session failed.
+
+        :rtype: bool
+        """
+        self.ensure_one()
+        return bool(
+            self.env["omochi.payment.event"]
+            .sudo()
+            .search_count(
+                [
+                    ("transaction_id", "=", self.id),
+                    ("type", "=", "checkout.session.async_payment_failed"),
+                    ("state", "=", "done"),
+                ],
+                limit=1,
+            )
+        )
 
     def _omochi_refund_progress(self, refunded_minor):
         """Record Stripe's refunded total (minor units) of the payment.
@@ -478,7 +502,21 @@ class OmochiPaymentTransaction(models.Model):
         if event_type == "charge.refunded":
             if not self.stripe_charge_id:
                 self.stripe_charge_id = stripe_object["id"]
-            return self._omochi_refund_progress(stripe_object["amount_refunded"])
+            completed = False
+            if self.status not in const.PAID_STATUSES and stripe_object.get("paid"):
+                # The refund arrived before the payment's own event: the paid
+                # charge proves the money was taken, so complete first, or the
+                # refund would be lost (events converge in any order, §4).
+                intent = stripe_object.get("payment_intent")
+                completed = self._omochi_complete(
+                    stripe_object["amount"],
+                    stripe_object["currency"],
+                    {"stripe_payment_intent_id": intent}
+                    if isinstance(intent, str)
+                    else {},
+                )
+            refunded = self._omochi_refund_progress(stripe_object["amount_refunded"])
+            return completed or refunded
         raise ValueError(f"Unhandled Stripe event type {event_type}")
 
     # ------------------------------------------------------------------
@@ -494,8 +532,10 @@ class OmochiPaymentTransaction(models.Model):
 
         The parameters of a failed attempt are kept (same ``expires_at``,
         same idempotency key), so that retrying replays the request at Stripe
-        instead of making a second session; a new attempt starts only when
-        that ``expires_at`` would be too close.
+        instead of making a second session. A new attempt (a new key) starts
+        when that ``expires_at`` would be too close, or when Stripe refuses
+        the key because the parameters changed since (another ``return_url``
+        or customer e-mail): the earlier request made no session then.
 
         :param StripeConfig config: The company's configuration.
         :param tuple return_urls: ``(success_url, cancel_url)`` from
@@ -504,27 +544,35 @@ class OmochiPaymentTransaction(models.Model):
         :raise StripeGatewayError: Stripe failed; recorded in ``error_message``.
         """
         self.ensure_one()
+        self.return_url = return_url or False
+        gateway = StripeGateway(config)
         min_expiry = fields.Datetime.now() + timedelta(
             minutes=const.CHECKOUT_SESSION_MIN_LIFETIME_MINUTES
         )
-        if not self.expires_at or self.expires_at < min_expiry:
-            self.write(
-                {
-                    "stripe_checkout_attempt": self.stripe_checkout_attempt + 1,
-                    "expires_at": fields.Datetime.now()
-                    + timedelta(minutes=const.CHECKOUT_SESSION_LIFETIME_MINUTES),
-                }
+        new_attempt = not self.expires_at or self.expires_at < min_expiry
+        while True:
+            if new_attempt:
+                self.write(
+                    {
+                        "stripe_checkout_attempt": self.stripe_checkout_attempt + 1,
+                        "expires_at": fields.Datetime.now()
+                        + timedelta(minutes=const.CHECKOUT_SESSION_LIFETIME_MINUTES),
+                    }
+                )
+            params = self._stripe_checkout_session_params(*return_urls)
+            key = (
+                f"omochi-{self.uuid}-checkout-session-create-"
+                f"{self.stripe_checkout_attempt}"
             )
-        self.return_url = return_url or False
-        params = self._stripe_checkout_session_params(*return_urls)
-        key = (
-            f"omochi-{self.uuid}-checkout-session-create-{self.stripe_checkout_attempt}"
-        )
-        try:
-            session = StripeGateway(config).create_checkout_session(params, key)
-        except StripeGatewayError as error:
-            self.error_message = error.message
-            raise
+            try:
+                session = gateway.create_checkout_session(params, key)
+                break
+            except StripeGatewayError as error:
+                if error.code == "idempotency_error" and not new_attempt:
+                    new_attempt = True
+                    continue
+                self.error_message = error.message
+                raise
         self.write(
             {
                 "stripe_checkout_session_id": session["id"],
@@ -636,6 +684,18 @@ class OmochiPaymentTransaction(models.Model):
         if self._is_final():
             return False
         return self._stripe_apply_checkout_session(session)
+
+    def _stripe_session_is_open(self):
+        """Whether Stripe says the Checkout Session is still open (``False``
+        when Stripe cannot be asked)."""
+        self.ensure_one()
+        try:
+            session = self._stripe_gateway().retrieve_checkout_session(
+                self.stripe_checkout_session_id
+            )
+        except StripeGatewayError:
+            return False
+        return session.get("status") == "open"
 
     def _omochi_status_payload(self):
         """Return the ``check_status`` answer of DESIGN §7.

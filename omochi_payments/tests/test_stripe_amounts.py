@@ -176,16 +176,16 @@ class TestStripeAmounts(TransactionCase):
             (1999, "EUR", Decimal("19.99")),
             (29, "USD", Decimal("0.29")),
             (1, "EUR", Decimal("0.01")),
-            (0, "EUR", Decimal("0")),
+            (0, "EUR", Decimal(0)),
             (13470, "EUR", Decimal("134.7")),
             (9999999999, "USD", Decimal("99999999.99")),
-            (12400, "JPY", Decimal("12400")),
-            (1, "KRW", Decimal("1")),
+            (12400, "JPY", Decimal(12400)),
+            (1, "KRW", Decimal(1)),
             (1230, "KWD", Decimal("1.23")),
             (1240, "BHD", Decimal("1.24")),
             (10, "TND", Decimal("0.01")),
-            (150000, "ISK", Decimal("1500")),
-            (100, "UGX", Decimal("1")),
+            (150000, "ISK", Decimal(1500)),
+            (100, "UGX", Decimal(1)),
             (-29, "USD", Decimal("-0.29")),
         ]
         for minor, currency, expected in cases:
@@ -227,6 +227,5 @@ class TestStripeAmounts(TransactionCase):
 
     def test_from_minor_units_needs_an_int(self):
         for value in (19.99, 1999.0, "1999", Decimal(1999), True, False, None):
-            with self.subTest(value=value):
-                with self.assertRaises(TypeError):
-                    from_minor_units(value, "EUR")
+            with self.subTest(value=value), self.assertRaises(TypeError):
+                from_minor_units(value, "EUR")

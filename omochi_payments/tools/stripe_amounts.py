@@ -48,7 +48,7 @@ def _currency_rule(currency_code):
     :rtype: tuple[int, int]
     """
     code = (currency_code or "").upper()
-    if len(code) != 3 or not code.isalpha():
+    if len(code) != 3 or not (code.isascii() and code.isalpha()):
         raise ValueError(f"Not an ISO 4217 currency code: {currency_code!r}")
     if code in ZERO_DECIMAL_CURRENCIES:
         return 1, 1

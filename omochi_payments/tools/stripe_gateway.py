@@ -55,9 +55,11 @@ def _translate_error(error):
     else:
         detail = safe_message(getattr(error, "user_message", None) or str(error))
         message = f"Stripe refused the request: {detail}"
-    return StripeGatewayError(
-        message, code=getattr(error, "code", None), http_status=error.http_status
-    )
+    if isinstance(error, stripe.IdempotencyError):
+        code = "idempotency_error"  # the SDK leaves ``code`` empty for these
+    else:
+        code = getattr(error, "code", None)
+    return StripeGatewayError(message, code=code, http_status=error.http_status)
 
 
 class StripeGateway:
@@ -123,12 +125,17 @@ class StripeGateway:
         )
 
     def create_refund(self, payment_intent_id, amount, idempotency_key, reason=None):
-        """Refund ``amount`` (minor units) of a payment intent; return the refund.
+        """Refund ``amount`` (minor units) of a payment intent; return the refund
+        with its ``charge`` expanded (the charge's refunded total).
 
         :param str reason: Stripe's ``duplicate``, ``fraudulent`` or
             ``requested_by_customer``, or ``None``.
         """
-        params = {"payment_intent": payment_intent_id, "amount": amount}
+        params = {
+            "payment_intent": payment_intent_id,
+            "amount": amount,
+            "expand": ["charge"],
+        }
         if reason:
             params["reason"] = reason
         return self._call(
