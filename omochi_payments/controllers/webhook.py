@@ -72,6 +72,10 @@ class OmochiStripeWebhook(http.Controller):
         try:
             payload = httprequest.get_data(cache=False)
         except RequestEntityTooLarge:
+            payload = None
+        # A chunked body has no Content-Length to check first, and Odoo opens
+        # the stream before max_content_length could bound it.
+        if payload is None or len(payload) > MAX_WEBHOOK_BYTES:
             return error_response(413, "body_too_large", "The body is too large.")
         try:
             verify_signature(

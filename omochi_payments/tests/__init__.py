@@ -5,3 +5,5 @@ from . import test_access
 from . import test_stripe_amounts
 from . import test_checkout
 from . import test_checkout_status
+from . import test_stripe_signature
+from . import test_webhook
