@@ -19,6 +19,23 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = os.environ.get("OMOCHI_E2E_PYTHON", sys.executable)
 STARTUP_TIMEOUT = 120
+# The live server's webhook signing secret (STRIPE_WEBHOOK_SECRET): the tests
+# sign the events they deliver with it.
+WEBHOOK_SECRET = os.environ.get("OMOCHI_E2E_WEBHOOK_SECRET", "whsec_omochi_e2e")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def load_registry():
+    """Shadow pytest-odoo's autouse fixture: this suite talks to a server
+    process, it loads no Odoo registry itself (and may run without
+    --odoo-database)."""
+    yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def enable_odoo_test_flag():
+    """Shadow pytest-odoo's autouse fixture (no in-process Odoo here)."""
+    yield
 
 
 def _free_port():
@@ -99,6 +116,7 @@ def odoo_url(odoo_database, tmp_path_factory):
     stripe_env = {
         "STRIPE_API_BASE": os.environ["OMOCHI_TEST_STRIPE_API_BASE"],
         "STRIPE_SECRET_KEY": os.environ["OMOCHI_TEST_STRIPE_SECRET_KEY"],
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
     }
     server = _odoo(
         config,
@@ -186,3 +204,50 @@ class JsonRpc:
 @pytest.fixture(scope="session")
 def jsonrpc(odoo_url, odoo_database):
     return JsonRpc(odoo_url, odoo_database[1])
+
+
+@pytest.fixture(scope="session")
+def simulator_url():
+    """Base URL of the Stripe simulator that the live server talks to (the root
+    conftest started it); its control interface lies under ``/_sim``."""
+    return os.environ["OMOCHI_TEST_STRIPE_API_BASE"]
+
+
+@pytest.fixture(scope="session")
+def webhook_secret():
+    """The signing secret the live server verifies Stripe webhooks with."""
+    return WEBHOOK_SECRET
+
+
+def _web_call(session, url, path, params):
+    """Call one of the web client's JSON routes in a logged-in ``session``."""
+    payload = {"jsonrpc": "2.0", "method": "call", "params": params, "id": 1}
+    answer = session.post(f"{url}{path}", json=payload, timeout=30).json()
+    if "error" in answer:
+        raise JsonRpcError(answer["error"])
+    return answer["result"]
+
+
+@pytest.fixture(scope="session")
+def admin_api_key(odoo_url, odoo_database):
+    """An API key of admin, made as in Preferences ▸ Account Security ▸ New API
+    Key: the key wizard runs behind the password check, in a web session."""
+    session = requests.Session()
+    _web_call(
+        session,
+        odoo_url,
+        "/web/session/authenticate",
+        {"db": odoo_database[1], "login": "admin", "password": "admin"},
+    )
+
+    def call(model, method, args, button=False):
+        path = "/web/dataset/call_button" if button else "/web/dataset/call_kw"
+        params = {"model": model, "method": method, "args": args, "kwargs": {}}
+        return _web_call(session, odoo_url, path, params)
+
+    wizard = call("res.users.apikeys.description", "create", [{"name": "e2e"}])
+    check = call("res.users.apikeys.description", "make_key", [[wizard]], button=True)
+    assert check["res_model"] == "res.users.identitycheck", check
+    call("res.users.identitycheck", "write", [[check["res_id"]], {"password": "admin"}])
+    shown = call("res.users.identitycheck", "run_check", [[check["res_id"]]], True)
+    return shown["context"]["default_key"]

@@ -72,7 +72,9 @@ def _cors_headers(origin):
 def _preflight_response(methods):
     """Answer a CORS preflight ``OPTIONS`` request."""
     response = request.make_response("", status=204)
-    if _cors_headers(request.httprequest.headers.get("Origin")):
+    cors_headers = _cors_headers(request.httprequest.headers.get("Origin"))
+    if cors_headers:
+        response.headers.update(cors_headers)
         response.headers["Access-Control-Allow-Methods"] = ", ".join(
             (*methods, "OPTIONS")
         )
@@ -176,16 +178,22 @@ def json_body(required_fields=()):
     """Return the request's JSON object body (``{}`` when empty and allowed).
 
     :raise ApiError: 400 when it is not a JSON object or lacks a field.
+    :raise RequestEntityTooLarge: when it exceeds ``MAX_BODY_BYTES``.
     """
     httprequest = request.httprequest
-    if httprequest.content_length and httprequest.mimetype != "application/json":
+    data = httprequest.get_data(cache=True)
+    if len(data) > MAX_BODY_BYTES:
+        # A chunked body has no Content-Length for _dispatch to check.
+        raise RequestEntityTooLarge()
+    if (httprequest.content_length or data) and (
+        httprequest.mimetype != "application/json"
+    ):
         raise ApiError(
             400,
             "unsupported_content_type",
             "The body must be JSON, sent with Content-Type: application/json.",
             "body",
         )
-    data = httprequest.get_data(cache=True)
     if not data.strip():
         body = {}
     else:

@@ -52,6 +52,8 @@ def _translate_error(error):
         message = "Stripe refused the configured API key."
     elif isinstance(error, stripe.RateLimitError):
         message = "Stripe is rate limiting requests; please try again in a moment."
+    elif (error.http_status or 0) >= 500:
+        message = "Stripe is unavailable right now; please try again in a moment."
     else:
         detail = safe_message(getattr(error, "user_message", None) or str(error))
         message = f"Stripe refused the request: {detail}"
