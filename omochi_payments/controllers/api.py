@@ -218,12 +218,13 @@ def uuid_value(value, field):
 
     :raise ApiError: 400 naming ``field`` when it is not a UUID string.
     """
-    if isinstance(value, str):
-        try:
-            return str(uuid.UUID(value))
-        except ValueError:
-            pass
-    raise ApiError(400, "invalid_field", f"'{field}' must be a UUID string.", field)
+    try:
+        parsed = uuid.UUID(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise ApiError(400, "invalid_field", f"'{field}' must be a UUID string.", field)
+    return str(parsed)
 
 
 def optional_url(body, field):

@@ -70,7 +70,9 @@ class OmochiStripeWebhook(http.Controller):
             return error_response(413, "body_too_large", "The body is too large.")
         httprequest.max_content_length = MAX_WEBHOOK_BYTES
         try:
-            payload = httprequest.get_data(cache=False)
+            # Cached: Odoo runs the handler again after a serialization
+            # failure (concurrent deliveries), and the stream is read once.
+            payload = httprequest.get_data(cache=True)
         except RequestEntityTooLarge:
             payload = None
         # A chunked body has no Content-Length to check first, and Odoo opens

@@ -91,7 +91,8 @@ class OmochiPaymentEvent(models.Model):
         if self.env.cr.rowcount:
             return self.browse(self.env.cr.fetchone()[0]), True
         # Raw INSERT: a concurrent delivery of the same event waits on the
-        # unique index and then conflicts, without an error in the logs.
+        # unique index and then conflicts (a serialization failure Odoo
+        # retries), without an error in the logs.
         self.env.cr.execute(
             """
             INSERT INTO omochi_payment_event
@@ -109,6 +110,7 @@ class OmochiPaymentEvent(models.Model):
                 "now": fields.Datetime.now(),
                 "uid": self.env.uid,
             },
+            log_exceptions=False,
         )
         if not self.env.cr.rowcount:
             self.env.cr.execute(

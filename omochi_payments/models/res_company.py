@@ -71,7 +71,8 @@ class ResCompany(models.Model):
         It listens to exactly the handled events at this database's webhook
         URL. A first registration stores the endpoint id and its signing
         secret on the company; a later one updates the same endpoint (its
-        secret does not change), so pressing again never duplicates it.
+        secret does not change), so pressing again never duplicates it; an
+        endpoint deleted at Stripe meanwhile is registered anew.
 
         :return: The endpoint id.
         :rtype: str
@@ -79,18 +80,27 @@ class ResCompany(models.Model):
         """
         self.ensure_one()
         company = self.sudo()
-        gateway = StripeGateway(company._omochi_stripe_config())
         url = company._omochi_webhook_url()
         events = const.HANDLED_WEBHOOK_EVENTS
-        # A new key each press: the request differs when the URL changed.
-        key = f"omochi-{uuid.uuid4()}-webhook-endpoint"
+        endpoint = None
         try:
+            gateway = StripeGateway(company._omochi_stripe_config())
             if company.omochi_stripe_webhook_endpoint_id:
-                endpoint = gateway.update_webhook_endpoint(
-                    company.omochi_stripe_webhook_endpoint_id, url, events, key
+                try:
+                    endpoint = gateway.update_webhook_endpoint(
+                        company.omochi_stripe_webhook_endpoint_id,
+                        url,
+                        events,
+                        _webhook_endpoint_key(),
+                    )
+                except StripeGatewayError as error:
+                    # Deleted at Stripe (Dashboard...): register a new one.
+                    if error.http_status != 404:
+                        raise
+            if endpoint is None:
+                endpoint = gateway.create_webhook_endpoint(
+                    url, events, _webhook_endpoint_key()
                 )
-            else:
-                endpoint = gateway.create_webhook_endpoint(url, events, key)
                 company.write(
                     {
                         "omochi_stripe_webhook_endpoint_id": endpoint["id"],
@@ -100,3 +110,9 @@ class ResCompany(models.Model):
         except StripeGatewayError as error:
             raise UserError(error.message) from None
         return endpoint["id"]
+
+
+def _webhook_endpoint_key():
+    """A new idempotency key each press: the request differs when the URL
+    changed."""
+    return f"omochi-{uuid.uuid4()}-webhook-endpoint"

@@ -6,5 +6,9 @@ from . import test_api_routes
 from . import test_stripe_amounts
 from . import test_checkout
 from . import test_checkout_status
+from . import test_reconcile
 from . import test_stripe_signature
 from . import test_webhook
+from . import test_refund
+from . import test_register_webhook
+from . import test_health

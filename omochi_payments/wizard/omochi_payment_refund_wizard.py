@@ -97,6 +97,13 @@ class OmochiPaymentRefundWizard(models.TransientModel):
         except StripeGatewayError as error:
             raise UserError(error.message) from None
         if refund.get("status") in ("succeeded", "pending"):
-            refunded = to_minor_units(transaction.amount_refunded, currency) + amount
+            # Stripe's refunded total: a replayed request (same wizard pressed
+            # again) is not counted twice.
+            charge = refund.get("charge")
+            refunded = (
+                charge["amount_refunded"]
+                if isinstance(charge, dict)
+                else to_minor_units(transaction.amount_refunded, currency) + amount
+            )
             transaction._omochi_refund_progress(refunded)
         return {"type": "ir.actions.act_window_close"}

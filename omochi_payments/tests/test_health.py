@@ -1,0 +1,306 @@
+"""Omochi ▸ Payments ▸ Health and the health block of Settings.
+
+Each figure is checked against records made for it (and records just outside
+of it), and each action lists exactly the records behind its figure.
+"""
+
+import os
+from datetime import timedelta
+
+from odoo import fields
+from odoo.exceptions import AccessError
+from odoo.tests import Form, tagged
+from odoo.tools import config as odoo_config
+
+from .. import const
+from .common import OmochiPaymentsCase
+
+PARAMETER = "omochi_payments.reconcile_after_minutes"
+
+
+@tagged("post_install", "-at_install")
+class TestHealth(OmochiPaymentsCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["res.company"].search([]).omochi_stripe_webhook_secret = False
+        cls.other_order = cls._create_order(
+            cls.customer_contact, company_id=cls.other_company.id
+        )
+
+    def setUp(self):
+        super().setUp()
+        self.health = self.env["omochi.payment.health"]
+        self.now = fields.Datetime.now()
+        # The database's own events and open payments (demo data...) are none
+        # of these tests' business.
+        self.env["omochi.payment.event"].sudo().search([]).unlink()
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE omochi_payment_transaction SET create_date = %s"
+            " WHERE status IN ('pending', 'processing')",
+            [self.now],
+        )
+        self.env.invalidate_all()
+
+    def _ago(self, **delta):
+        return self.now - timedelta(**delta)
+
+    def _payment(self, status, age, order=None):
+        """A payment in ``status`` created ``age`` (a timedelta) ago."""
+        transaction = self._create_transaction(order or self.order, status=status)
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE omochi_payment_transaction SET create_date = %s WHERE id = %s",
+            [self.now - age, transaction.id],
+        )
+        transaction.invalidate_recordset(["create_date"])
+        return transaction
+
+    def _event(self, state, received_at, transaction=None):
+        events = self.env["omochi.payment.event"].sudo()
+        return events.create(
+            {
+                "stripe_event_id": f"evt_health_{events.search_count([]) + 1}",
+                "type": "checkout.session.completed",
+                "state": state,
+                "received_at": received_at,
+                "transaction_id": transaction and transaction.id,
+                "error": "KeyError: 'amount_total'" if state == "failed" else False,
+            }
+        )
+
+    def _values(self, company=None):
+        return self.health._omochi_health_values(company or self.company)
+
+    def _listed(self, action):
+        """The records an action of the health page lists."""
+        return self.env[action["res_model"]].sudo().search(action["domain"])
+
+    # ------------------------------------------------------------------
+    # Figures
+    # ------------------------------------------------------------------
+
+    def test_webhook_secret_configured(self):
+        self.assertFalse(self._values()["webhook_secret_configured"])
+        self.other_company.omochi_stripe_webhook_secret = "whsec_other_company"
+        self.assertFalse(self._values()["webhook_secret_configured"])
+        self.assertTrue(self._values(self.other_company)["webhook_secret_configured"])
+
+        self.company.omochi_stripe_webhook_secret = "whsec_company"
+        self.assertTrue(self._values()["webhook_secret_configured"])
+        self.company.omochi_stripe_webhook_secret = " , "
+        self.assertFalse(self._values()["webhook_secret_configured"])
+
+        os.environ["STRIPE_WEBHOOK_SECRET"] = "whsec_environment"
+        self.assertTrue(self._values()["webhook_secret_configured"])
+        del os.environ["STRIPE_WEBHOOK_SECRET"]
+        odoo_config.options["stripe_webhook_secret"] = "whsec_odoo_conf"
+        self.assertTrue(self._values()["webhook_secret_configured"])
+
+    def test_last_event_received_at(self):
+        self.assertFalse(self._values()["last_event_received_at"])
+        ours = self._payment(const.STATUS_COMPLETED, timedelta(hours=5))
+        theirs = self._payment(
+            const.STATUS_COMPLETED, timedelta(hours=5), order=self.other_order
+        )
+        self._event("done", self._ago(hours=3), ours)
+        self.assertEqual(self._values()["last_event_received_at"], self._ago(hours=3))
+        # Events of no known payment count for every company.
+        self._event("ignored", self._ago(hours=1))
+        self._event("done", self._ago(minutes=10), theirs)
+        self.assertEqual(self._values()["last_event_received_at"], self._ago(hours=1))
+        self.assertEqual(
+            self._values(self.other_company)["last_event_received_at"],
+            self._ago(minutes=10),
+        )
+
+    def test_failed_events_of_the_last_24_hours(self):
+        ours = self._payment(const.STATUS_PENDING, timedelta(minutes=1))
+        theirs = self._payment(
+            const.STATUS_PENDING, timedelta(minutes=1), order=self.other_order
+        )
+        counted = (
+            self._event("failed", self._ago(hours=1), ours)
+            | self._event("failed", self._ago(hours=23, minutes=59))
+            | self._event("failed", self._ago(minutes=1), ours)
+        )
+        self._event("failed", self._ago(hours=24, minutes=1), ours)
+        self._event("failed", self._ago(days=3))
+        self._event("done", self._ago(hours=1), ours)
+        self._event("ignored", self._ago(hours=1))
+        self._event("pending", self._ago(hours=1), ours)
+        theirs_failed = self._event("failed", self._ago(hours=1), theirs)
+
+        self.assertEqual(self._values()["failed_event_count"], 3)
+        health = self.health.create({})
+        self.assertEqual(health.failed_event_count, 3)
+        action = health.action_open_failed_events()
+        self.assertEqual(action["res_model"], "omochi.payment.event")
+        self.assertEqual(self._listed(action), counted)
+
+        other = self.health.create({"company_id": self.other_company.id})
+        self.assertEqual(other.failed_event_count, 2)
+        self.assertEqual(
+            self._listed(other.action_open_failed_events()),
+            theirs_failed | counted[1],
+        )
+
+    def test_stuck_payments_past_the_reconciliation_age(self):
+        stuck = (
+            self._payment(const.STATUS_PENDING, timedelta(minutes=30))
+            | self._payment(const.STATUS_PROCESSING, timedelta(hours=2))
+            | self._payment(const.STATUS_PENDING, timedelta(minutes=16))
+        )
+        self._payment(const.STATUS_PENDING, timedelta(minutes=14))
+        self._payment(const.STATUS_PROCESSING, timedelta(minutes=1))
+        for status in (
+            const.STATUS_COMPLETED,
+            const.STATUS_EXPIRED,
+            const.STATUS_CANCELLED,
+            const.STATUS_REFUNDED,
+        ):
+            self._payment(status, timedelta(days=2))
+        theirs = self._payment(
+            const.STATUS_PENDING, timedelta(hours=2), order=self.other_order
+        )
+
+        values = self._values()
+        self.assertEqual(values["reconcile_after_minutes"], 15)
+        self.assertEqual(values["stuck_transaction_count"], 3)
+        health = self.health.create({})
+        self.assertEqual(
+            (health.stuck_transaction_count, health.reconcile_after_minutes), (3, 15)
+        )
+        action = health.action_open_stuck_transactions()
+        self.assertEqual(action["res_model"], "omochi.payment.transaction")
+        self.assertEqual(self._listed(action), stuck)
+        other = self.health.create({"company_id": self.other_company.id})
+        self.assertEqual(other.stuck_transaction_count, 1)
+        self.assertEqual(self._listed(other.action_open_stuck_transactions()), theirs)
+
+        # The figure follows the reconciliation age.
+        self.env["ir.config_parameter"].sudo().set_param(PARAMETER, "60")
+        health = self.health.create({})
+        self.assertEqual(
+            (health.stuck_transaction_count, health.reconcile_after_minutes),
+            (1, 60),
+        )
+        self.assertEqual(
+            self._listed(health.action_open_stuck_transactions()), stuck[1]
+        )
+
+    def test_all_events_action(self):
+        ours = self._payment(const.STATUS_PENDING, timedelta(minutes=1))
+        theirs = self._payment(
+            const.STATUS_PENDING, timedelta(minutes=1), order=self.other_order
+        )
+        listed = (
+            self._event("done", self._ago(hours=1), ours)
+            | self._event("failed", self._ago(days=30), ours)
+            | self._event("ignored", self._ago(hours=2))
+        )
+        self._event("done", self._ago(hours=1), theirs)
+        action = self.health.create({}).action_open_events()
+        self.assertEqual(action["type"], "ir.actions.act_window")
+        self.assertEqual(self._listed(action), listed)
+
+    def test_settings_show_the_same_figures(self):
+        self.company.omochi_stripe_webhook_secret = "whsec_company"
+        ours = self._payment(const.STATUS_PENDING, timedelta(hours=1))
+        self._payment(const.STATUS_PROCESSING, timedelta(hours=1))
+        self._event("failed", self._ago(hours=2), ours)
+        self._event("done", self._ago(minutes=30), ours)
+        values = self._values()
+        self.assertEqual(
+            values,
+            {
+                "webhook_secret_configured": True,
+                "last_event_received_at": self._ago(minutes=30),
+                "failed_event_count": 1,
+                "stuck_transaction_count": 2,
+                "reconcile_after_minutes": 15,
+            },
+        )
+        settings = self.env["res.config.settings"].with_user(self.admin).create({})
+        self.assertEqual(
+            {
+                "webhook_secret_configured": settings.omochi_webhook_secret_configured,
+                "last_event_received_at": settings.omochi_last_event_received_at,
+                "failed_event_count": settings.omochi_failed_event_count,
+                "stuck_transaction_count": settings.omochi_stuck_transaction_count,
+                "reconcile_after_minutes": settings.omochi_reconcile_after_minutes,
+            },
+            values,
+        )
+
+    def test_settings_form_shows_the_figures(self):
+        """Settings opens as a new record (onchange), like the health form."""
+        ours = self._payment(const.STATUS_PENDING, timedelta(hours=1))
+        self._event("failed", self._ago(hours=2), ours)
+        self._event("done", self._ago(minutes=30), ours)
+        settings = Form(self.env["res.config.settings"].with_user(self.admin))
+        self.assertEqual(settings.omochi_failed_event_count, 1)
+        self.assertEqual(settings.omochi_stuck_transaction_count, 1)
+        self.assertEqual(settings.omochi_last_event_received_at, self._ago(minutes=30))
+        self.assertFalse(settings.omochi_webhook_secret_configured)
+
+    # ------------------------------------------------------------------
+    # Access
+    # ------------------------------------------------------------------
+
+    def test_manager_opens_the_health_page(self):
+        menu = self.env.ref("omochi_payments.menu_omochi_payment_health")
+        action = self.env.ref("omochi_payments.omochi_payment_health_action")
+        self.assertEqual(menu.action, action)
+        menus = self.env["ir.ui.menu"]
+        self.assertIn(menu.id, menus.with_user(self.manager)._visible_menu_ids())
+        self.assertNotIn(menu.id, menus.with_user(self.user)._visible_menu_ids())
+
+        ours = self._payment(const.STATUS_PENDING, timedelta(hours=1))
+        self._event("failed", self._ago(hours=1), ours)
+        health = Form(self.env["omochi.payment.health"].with_user(self.manager))
+        self.assertFalse(health.webhook_secret_configured)
+        self.assertEqual(health.failed_event_count, 1)
+        self.assertEqual(health.stuck_transaction_count, 1)
+        self.assertEqual(health.reconcile_after_minutes, 15)
+        record = health.save()
+        self.assertEqual(record.company_id, self.company)
+        action = record.action_open_failed_events()
+        failed = self.env[action["res_model"]].with_user(self.manager)
+        self.assertEqual(len(failed.search(action["domain"])), 1)
+        action = record.action_open_stuck_transactions()
+        stuck = self.env[action["res_model"]].with_user(self.manager)
+        self.assertEqual(stuck.search(action["domain"]), ours)
+
+    def test_multi_company_manager_chooses_the_company(self):
+        theirs = self._payment(
+            const.STATUS_PENDING, timedelta(hours=1), order=self.other_order
+        )
+        self._event("failed", self._ago(hours=1), theirs)
+        self.manager.write(
+            {
+                "company_ids": [(4, self.other_company.id)],
+                "groups_id": [(4, self.env.ref("base.group_multi_company").id)],
+            }
+        )
+        health = Form(self.env["omochi.payment.health"].with_user(self.manager))
+        self.assertEqual(
+            (health.failed_event_count, health.stuck_transaction_count), (0, 0)
+        )
+        health.company_id = self.other_company
+        self.assertEqual(
+            (health.failed_event_count, health.stuck_transaction_count), (1, 1)
+        )
+
+    def test_plain_user_cannot_read_the_health(self):
+        health = self.env["omochi.payment.health"]
+        for user in (self.user, self.portal_user):
+            with self.subTest(user=user.login):
+                with self.assertRaises(AccessError):
+                    health.with_user(user).check_access("read")
+                with self.assertRaises(AccessError):
+                    health.with_user(user).create({})
+                record = health.with_user(self.manager).create({})
+                with self.assertRaises(AccessError):
+                    record.with_user(user).read(["failed_event_count"])
