@@ -24,8 +24,9 @@ MAX_WEBHOOK_BYTES = 256 * 1024
 
 
 def _webhook_secrets():
-    """Return every active signing secret: those of the environment or
-    odoo.conf, and each company's (one endpoint per company is possible)."""
+    """Return every active signing secret: each company's resolved secrets
+    (DESIGN §5: the environment's or odoo.conf's when set, which then apply
+    to every company; otherwise each company's own, one endpoint each)."""
     companies = request.env["res.company"].sudo().search([])
     secrets = []
     for company in companies:
