@@ -11,7 +11,9 @@
         "security/ir.model.access.csv",
         "security/omochi_rules.xml",
         "data/ir_sequence_data.xml",
+        "data/mail_template_data.xml",
         "views/omochi_order_views.xml",
+        "views/omochi_order_portal_templates.xml",
         "views/omochi_menus.xml",
     ],
     "demo": [

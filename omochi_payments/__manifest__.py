@@ -20,6 +20,7 @@
         "views/omochi_payment_health_views.xml",
         "views/res_config_settings_views.xml",
         "views/payment_status_templates.xml",
+        "views/omochi_portal_templates.xml",
         "views/omochi_payments_menus.xml",
     ],
     "demo": [

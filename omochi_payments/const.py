@@ -1,5 +1,7 @@
 """Constants of the Omochi Payments addon (statuses, configuration keys, events)."""
 
+import re
+
 # Transaction statuses (DESIGN §4), in the order of the status bar. The selection
 # keys are lower-case; the API exposes the upper-case name (see `api_status`).
 STATUS_PENDING = "pending"
@@ -178,3 +180,6 @@ RECONCILE_AFTER_MINUTES = 15
 CRON_BATCH_SIZE = 50
 # Failed webhook events are retried after 2**attempts minutes, this many times.
 EVENT_MAX_ATTEMPTS = 6
+
+# What a Stripe Checkout Session id looks like (``cs_test_...``, ``cs_live_...``).
+CHECKOUT_SESSION_ID_PATTERN = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")

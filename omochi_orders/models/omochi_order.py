@@ -238,3 +238,53 @@ class OmochiOrder(models.Model):
                 )
         self.write({"state": "draft"})
         return True
+
+    # ------------------------------------------------------------------
+    # Customer portal
+    # ------------------------------------------------------------------
+
+    def action_send_by_email(self):
+        """**Send by Email**: open the mail composer with the order template,
+        whose link to the order in the portal carries its access token.
+
+        :return: An ``ir.actions.act_window`` of ``mail.compose.message``.
+        :rtype: dict
+        """
+        self.ensure_one()
+        self.check_access("write")
+        template = self.env.ref(
+            "omochi_orders.mail_template_omochi_order", raise_if_not_found=False
+        )
+        self._portal_ensure_token()
+        context = {
+            "default_model": self._name,
+            "default_res_ids": self.ids,
+            "default_composition_mode": "comment",
+            "default_template_id": template.id if template else False,
+            "default_email_layout_xmlid": "mail.mail_notification_layout",
+            "email_notification_allow_footer": True,
+            "force_email": True,
+            "model_description": self.env._("Order"),
+        }
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Send Order"),
+            "res_model": "mail.compose.message",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "context": context,
+        }
+
+    def action_preview_portal(self):
+        """**Preview**: open the order's page in the customer portal.
+
+        :return: An ``ir.actions.act_url``.
+        :rtype: dict
+        """
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_url",
+            "url": self.get_portal_url(),
+            "target": "self",
+        }

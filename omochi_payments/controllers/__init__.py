@@ -1,3 +1,4 @@
 from . import api
 from . import status_page
 from . import webhook
+from . import portal

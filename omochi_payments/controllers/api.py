@@ -9,7 +9,6 @@ rolled back, so it changes nothing.
 import functools
 import json
 import logging
-import re
 import uuid
 
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -18,13 +17,13 @@ from odoo import http
 from odoo.exceptions import AccessError, MissingError
 from odoo.http import request
 
+from ..const import CHECKOUT_SESSION_ID_PATTERN
 from ..exceptions import OmochiPaymentError
 from ..tools.stripe_gateway import StripeGatewayError
 
 _logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
-CHECKOUT_SESSION_ID_PATTERN = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
 CORS_MAX_AGE = 600
 
 

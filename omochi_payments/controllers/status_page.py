@@ -10,7 +10,7 @@ order reference.
 from odoo import http
 from odoo.http import request
 
-from .api import CHECKOUT_SESSION_ID_PATTERN
+from ..const import CHECKOUT_SESSION_ID_PATTERN
 
 
 class OmochiPaymentStatusPage(http.Controller):

@@ -1,7 +1,7 @@
 from datetime import timedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, MissingError, UserError
 from odoo.tools import float_is_zero
 
 from .. import const
@@ -200,6 +200,54 @@ class OmochiOrder(models.Model):
             transaction = transactions.create({"order_id": order.id})
         transaction._stripe_create_checkout_session(config, return_urls, return_url)
         return transaction, True
+
+    def omochi_pay(self, return_url=None):
+        """JSON-RPC entry point of ``POST /api/orders/<uuid>/pay/`` (DESIGN §7).
+
+        ``execute_kw(db, uid, api_key, "omochi.order", "omochi_pay",
+        [[order_id]], {"return_url": "https://shop.example/payment/status"})``
+
+        :param str return_url: Where Stripe sends the customer back (on an
+            allowed origin); ``None`` or empty for ``FRONTEND_URL``'s page.
+        :return: ``{"payment_id", "checkout_session_id", "checkout_url"}``,
+            the dict of the pay routes.
+        :rtype: dict
+        :raise AccessError: the order does not exist or the caller may not
+            read it (one error for both).
+        :raise UserError: ``return_url`` is not a string or not allowed, the
+            order is not payable (``OrderNotPayableError``, the routes'
+            message), or Stripe failed (its message; paying again is safe).
+        """
+        if return_url is not None and not isinstance(return_url, str):
+            raise UserError(self.env._("'return_url' must be a string."))
+        order = self._omochi_rpc_readable_order()
+        try:
+            transaction, _created = order._omochi_checkout(
+                return_url=return_url or None
+            )
+        except StripeGatewayError as error:
+            raise UserError(error.message) from None
+        return transaction._omochi_checkout_payload()
+
+    def _omochi_rpc_readable_order(self):
+        """Return the order as its caller finds it: exactly one order id the
+        caller may read (access rights and record rules).
+
+        :raise UserError: ``self`` is not exactly one order id.
+        :raise AccessError: the order does not exist or is not the caller's.
+        """
+        if len(self._ids) != 1 or type(self._ids[0]) is not int:
+            raise UserError(self.env._("Give exactly one order id."))
+        try:
+            self.check_access("read")
+            order = self.search([("id", "=", self.id)], limit=1)
+        except (AccessError, MissingError):
+            order = self.browse()
+        if not order:
+            raise AccessError(
+                self.env._("This order does not exist or you may not access it.")
+            )
+        return order
 
     def _omochi_lock_for_checkout(self):
         """Lock the order row until the end of the database transaction.

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit, urlunsplit
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError, MissingError, UserError
 from odoo.tools import email_normalize
 
 from .. import const
@@ -729,6 +729,40 @@ class OmochiPaymentTransaction(models.Model):
             "checkout_session_id": self.stripe_checkout_session_id,
             "checkout_url": self.checkout_url,
         }
+
+    @api.model
+    def omochi_check_status(self, session_id):
+        """JSON-RPC entry point of ``GET /api/payments/check_status/``.
+
+        ``execute_kw(db, uid, api_key, "omochi.payment.transaction",
+        "omochi_check_status", ["cs_test_..."])``
+
+        :param str session_id: A Stripe Checkout Session id (``cs_...``).
+        :return: The dict of ``_omochi_status_payload`` (refreshed from Stripe
+            while not final).
+        :rtype: dict
+        :raise UserError: ``session_id`` is not a Checkout Session id.
+        :raise MissingError: no payment of that session the caller may see.
+        """
+        if not isinstance(
+            session_id, str
+        ) or not const.CHECKOUT_SESSION_ID_PATTERN.match(session_id):
+            raise UserError(
+                self.env._(
+                    "'session_id' must be a Stripe Checkout Session id (cs_...)."
+                )
+            )
+        try:
+            transaction = self.search(
+                [("stripe_checkout_session_id", "=", session_id)], limit=1
+            )
+        except AccessError:
+            transaction = self.browse()
+        if not transaction:
+            raise MissingError(self.env._("No such payment."))
+        transaction = transaction.sudo()
+        transaction._stripe_refresh()
+        return transaction._omochi_status_payload()
 
     def action_cancel(self):
         """Cancel pending payments, expiring their Checkout Session at Stripe.

@@ -12,3 +12,5 @@ from . import test_webhook
 from . import test_refund
 from . import test_register_webhook
 from . import test_health
+from . import test_portal_pay
+from . import test_jsonrpc
