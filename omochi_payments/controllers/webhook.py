@@ -67,6 +67,9 @@ class OmochiStripeWebhook(http.Controller):
     def stripe_webhook(self, **_query):
         """Verify, store once and process one Stripe event; 200 when stored."""
         httprequest = request.httprequest
+        if httprequest.method == "OPTIONS":
+            # Odoo routes OPTIONS here too; Stripe never sends it (no CORS).
+            return request.make_response("", status=204)
         if (httprequest.content_length or 0) > MAX_WEBHOOK_BYTES:
             return error_response(413, "body_too_large", "The body is too large.")
         httprequest.max_content_length = MAX_WEBHOOK_BYTES
