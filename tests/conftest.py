@@ -163,10 +163,10 @@ def odoo_url(odoo_database, tmp_path_factory, stripe_webhook_endpoint):
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while True:
         try:
-            if requests.get(f"{url}/web/health", timeout=2).ok:
+            if requests.get(f"{url}/web/health", timeout=10).ok:
                 break
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # still starting (a busy machine can be slow to answer)
         if server.poll() is not None or time.monotonic() > deadline:
             server.kill()
             pytest.fail(f"Odoo did not start; see {log}")
