@@ -26,4 +26,9 @@
     "demo": [
         "demo/omochi_payments_demo.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "omochi_payments/static/tests/tours/**/*",
+        ],
+    },
 }

@@ -15,3 +15,4 @@ from . import test_health
 from . import test_portal_pay
 from . import test_jsonrpc
 from . import test_openapi
+from . import test_backoffice_pay_tour
