@@ -5,6 +5,7 @@ demo data (OMOCHI_E2E_DB, OMOCHI_E2E_CONFIG). Run on its own, the suite builds
 such a database itself and drops it afterwards.
 """
 
+import configparser
 import os
 import socket
 import subprocess
@@ -13,6 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
+import psycopg2
 import pytest
 import requests
 
@@ -22,6 +24,26 @@ STARTUP_TIMEOUT = 120
 # The live server's webhook signing secret (STRIPE_WEBHOOK_SECRET): the tests
 # sign the events they deliver with it.
 WEBHOOK_SECRET = os.environ.get("OMOCHI_E2E_WEBHOOK_SECRET", "whsec_omochi_e2e")
+# Long cases (marked ``slow``) run only when this variable is 1.
+SLOW_TESTS_VARIABLE = "OMOCHI_SLOW_TESTS"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        f"slow: a long case, deselected (not skipped) unless {SLOW_TESTS_VARIABLE}=1",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselect the ``slow`` cases unless OMOCHI_SLOW_TESTS=1: deselected
+    rather than skipped, so that a run without them has no skipped test."""
+    if os.environ.get(SLOW_TESTS_VARIABLE) == "1":
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -65,6 +87,20 @@ def _write_config(directory):
         "list_db = False\n"
     )
     return config
+
+
+def db_connect(config, database):
+    """A psycopg2 connection to ``database`` with the settings of ``config``."""
+    parser = configparser.ConfigParser()
+    parser.read(config)
+    options = parser["options"]
+    return psycopg2.connect(
+        host=options.get("db_host") or None,
+        port=options.get("db_port") or None,
+        user=options.get("db_user") or None,
+        password=options.get("db_password") or None,
+        dbname=database,
+    )
 
 
 def _odoo(config, database, *args, **kwargs):
@@ -132,12 +168,18 @@ def stripe_webhook_endpoint():
 
 
 @pytest.fixture(scope="session")
-def odoo_url(odoo_database, tmp_path_factory, stripe_webhook_endpoint):
+def odoo_log(tmp_path_factory):
+    """Path of the live server's log file (``odoo_url``'s ``--logfile``)."""
+    return tmp_path_factory.mktemp("server") / "odoo.log"
+
+
+@pytest.fixture(scope="session")
+def odoo_url(odoo_database, odoo_log, stripe_webhook_endpoint):
     """Base URL of a live Odoo server (threaded, no cron) on the database,
-    talking to the Stripe simulator."""
+    talking to the Stripe simulator; it logs to ``odoo_log``."""
     config, database = odoo_database
     port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "odoo.log"
+    log = odoo_log
     # The server reaches Stripe through the simulator the root conftest started.
     stripe_env = {
         "STRIPE_API_BASE": os.environ["OMOCHI_TEST_STRIPE_API_BASE"],
@@ -178,6 +220,22 @@ def odoo_url(odoo_database, tmp_path_factory, stripe_webhook_endpoint):
     except subprocess.TimeoutExpired:
         server.kill()
         server.wait()
+
+
+@pytest.fixture(scope="session")
+def odoo_sql(odoo_database):
+    """Run one SQL statement on the live server's database (autocommit: each
+    one sees what the server committed); return its rows, if any."""
+    connection = db_connect(*odoo_database)
+    connection.autocommit = True
+
+    def sql(query, params=None):
+        with connection.cursor() as cursor:
+            cursor.execute(query, params)
+            return cursor.fetchall() if cursor.description else None
+
+    yield sql
+    connection.close()
 
 
 class JsonRpcError(Exception):

@@ -56,6 +56,9 @@ class BrowserError(Exception):
     """Chromium could not be started, or a command failed."""
 
 
+START_ATTEMPTS = 3
+
+
 def find_chromium():
     """The Chromium executable: ``$OMOCHI_CHROMIUM``, else ``chromium`` (or
     ``chromium-browser``, ``google-chrome``) on the PATH."""
@@ -77,24 +80,34 @@ class Chromium:
 
     def __init__(self, executable=None):
         self.executable = executable or find_chromium()
-        self.profile = tempfile.mkdtemp(prefix="omochi-chromium-")
-        self.process = subprocess.Popen(
-            [
-                self.executable,
-                *FLAGS,
-                "--remote-debugging-port=0",
-                f"--user-data-dir={self.profile}",
-                "about:blank",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            self._connect()
-        except BaseException:
-            self.close()
-            raise
+        # A start-up crash on a loaded machine is retried; its log is kept.
+        for attempt in range(1, START_ATTEMPTS + 1):
+            self.profile = tempfile.mkdtemp(prefix="omochi-chromium-")
+            log_path = Path(self.profile, "chromium.log")
+            with open(log_path, "wb") as log:
+                self.process = subprocess.Popen(
+                    [
+                        self.executable,
+                        *FLAGS,
+                        "--remote-debugging-port=0",
+                        f"--user-data-dir={self.profile}",
+                        "about:blank",
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            try:
+                self._connect()
+                return
+            except BrowserError as error:
+                output = log_path.read_text(errors="replace")[-2000:]
+                self.close()
+                if attempt == START_ATTEMPTS:
+                    raise BrowserError(f"{error}; its output:\n{output}") from None
+            except BaseException:
+                self.close()
+                raise
 
     def _connect(self):
         active_port = Path(self.profile, "DevToolsActivePort")

@@ -164,6 +164,9 @@ class OmochiOrderPortal(CustomerPortal):
         :raise werkzeug.exceptions.NotFound: otherwise, whether the order
             exists or not (never a 403 that would reveal it).
         """
+        if isinstance(access_token, str) and not access_token.isascii():
+            # Never a token (they are ASCII), and consteq raises on it.
+            access_token = None
         try:
             return self._document_check_access(
                 "omochi.order", order_id, access_token=access_token

@@ -198,7 +198,8 @@ def json_body(required_fields=()):
     else:
         try:
             body = json.loads(data)
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            # RecursionError: nesting too deep for the parser (a few KiB of "[").
             raise ApiError(
                 400, "invalid_json", "The body is not valid JSON.", "body"
             ) from None
@@ -229,12 +230,26 @@ def uuid_value(value, field):
 def optional_url(body, field):
     """Return ``body[field]`` when it is a string or absent/null.
 
-    :raise ApiError: 400 when it has another type.
+    :raise ApiError: 400 when it has another type or is not valid Unicode.
     """
     value = body.get(field)
     if value is not None and not isinstance(value, str):
         raise ApiError(400, "invalid_field", f"'{field}' must be a string.", field)
+    if value and not _is_unicode_text(value):
+        raise ApiError(
+            400, "invalid_field", f"'{field}' must be valid Unicode text.", field
+        )
     return value or None
+
+
+def _is_unicode_text(value):
+    """Whether ``value`` is encodable text: JSON's ``\\ud800`` escapes decode
+    to lone surrogates, which no URL, database or Stripe request can hold."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class OmochiPaymentsApi(http.Controller):

@@ -210,6 +210,8 @@ class OmochiPaymentStatusPagePortal(OmochiPaymentStatusPage):
             return True
         return bool(
             isinstance(order_token, str)
+            # consteq raises on non-ASCII text; tokens are ASCII anyway
+            and order_token.isascii()
             and order_sudo.access_token
             and consteq(order_sudo.access_token, order_token)
         )

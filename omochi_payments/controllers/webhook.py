@@ -39,7 +39,8 @@ def _parse_event(payload):
     Stripe event (not JSON, or missing ``id``/``type``/``data.object``)."""
     try:
         event = json.loads(payload)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # RecursionError: nesting too deep for the parser.
         return None
     if not isinstance(event, dict):
         return None

@@ -14,5 +14,5 @@ from . import test_register_webhook
 from . import test_health
 from . import test_portal_pay
 from . import test_jsonrpc
-from . import test_openapi
 from . import test_backoffice_pay_tour
+from . import test_openapi

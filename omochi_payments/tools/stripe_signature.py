@@ -36,7 +36,8 @@ def _parse_header(header):
         if not separator:
             raise SignatureVerificationError("garbled Stripe-Signature header")
         if key == "t":
-            if timestamp is not None or not value.isdigit():
+            # isascii: "²".isdigit() is true, but int("²") fails.
+            if timestamp is not None or not (value.isascii() and value.isdigit()):
                 raise SignatureVerificationError("garbled Stripe-Signature timestamp")
             timestamp = int(value)
         elif key == "v1":
