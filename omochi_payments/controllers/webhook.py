@@ -27,6 +27,9 @@ def _webhook_secrets():
     """Return every active signing secret: each company's resolved secrets
     (DESIGN §5: the environment's or odoo.conf's when set, which then apply
     to every company; otherwise each company's own, one endpoint each)."""
+    process_level = get_stripe_config().webhook_secrets
+    if process_level:
+        return process_level  # no company to read then
     companies = request.env["res.company"].sudo().search([])
     secrets = []
     for company in companies:

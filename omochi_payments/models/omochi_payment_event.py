@@ -85,11 +85,15 @@ class OmochiPaymentEvent(models.Model):
         :return: ``(event record, duplicate)``.
         """
         self.env.cr.execute(
-            "SELECT id FROM omochi_payment_event WHERE stripe_event_id = %s",
+            "SELECT id, state FROM omochi_payment_event WHERE stripe_event_id = %s",
             [event["id"]],
         )
         if self.env.cr.rowcount:
-            return self.browse(self.env.cr.fetchone()[0]), True
+            # The state goes in the cache: the answer needs no second read.
+            event_id, state = self.env.cr.fetchone()
+            record = self.browse(event_id)
+            self.env.cache.update(record, self._fields["state"], [state])
+            return record, True
         # Raw INSERT: a concurrent delivery of the same event waits on the
         # unique index and then conflicts (a serialization failure Odoo
         # retries), without an error in the logs.
@@ -119,6 +123,8 @@ class OmochiPaymentEvent(models.Model):
             )
             return self.browse(self.env.cr.fetchone()[0]), True
         record = self.browse(self.env.cr.fetchone()[0])
+        # Just inserted with no attempt: nothing to read back (the payload).
+        self.env.cache.update(record, self._fields["attempts"], [0])
         record._omochi_process(event)
         return record, False
 
