@@ -58,6 +58,11 @@ class BrowserError(Exception):
 
 START_ATTEMPTS = 3
 
+# Odoo's server limits its process's address space (limit_memory_hard);
+# Chromium reserves far more virtual memory and dies at start-up under that
+# limit, so it starts without it (Odoo's own ChromeBrowser does the same).
+WITHOUT_ADDRESS_SPACE_LIMIT = ("prlimit", "--as=unlimited", "--")
+
 
 def find_chromium():
     """The Chromium executable: ``$OMOCHI_CHROMIUM``, else ``chromium`` (or
@@ -87,6 +92,7 @@ class Chromium:
             with open(log_path, "wb") as log:
                 self.process = subprocess.Popen(
                     [
+                        *WITHOUT_ADDRESS_SPACE_LIMIT,
                         self.executable,
                         *FLAGS,
                         "--remote-debugging-port=0",

@@ -3,8 +3,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit, urlunsplit
 
-from markupsafe import Markup
-
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, MissingError, UserError
 from odoo.tools import email_normalize
@@ -316,27 +314,19 @@ class OmochiPaymentTransaction(models.Model):
         return True
 
     def _omochi_post_completion_messages(self):
-        """Mark the order paid and say so in both chatters.
-
-        The messages are the bodies of the tracking messages that the status
-        and state changes log anyway: one message per record, not two.
-        """
+        """Mark the order paid and say so in both chatters."""
         order = self.order_id
-        amount = self.currency_id.format(self.amount)
-        self._track_set_log_message(
-            Markup("<p>%s</p>")
-            % self.env._("Payment of %s completed at Stripe.", amount)
-        )
-        order_body = Markup("<p>%s</p>") % self.env._(
-            "Order paid: %(amount)s by payment %(reference)s.",
-            amount=amount,
-            reference=self.reference,
-        )
         if order.state != "paid":
-            order._track_set_log_message(order_body)
             order.state = "paid"
-        else:
-            order.message_post(body=order_body)
+        amount = self.currency_id.format(self.amount)
+        self.message_post(body=self.env._("Payment of %s completed at Stripe.", amount))
+        order.message_post(
+            body=self.env._(
+                "Order paid: %(amount)s by payment %(reference)s.",
+                amount=amount,
+                reference=self.reference,
+            )
+        )
 
     def _stripe_apply_checkout_session(self, session):
         """Bring the transaction in line with a Checkout Session from Stripe.
