@@ -18,13 +18,11 @@ from urllib.parse import urlencode
 
 from odoo import http
 from odoo.http import request
-from odoo.tools import consteq
 
 from odoo.addons.omochi_orders.controllers.portal import OmochiOrderPortal
 
 from ..exceptions import OmochiPaymentError, OrderNotPayableError
 from ..tools.stripe_gateway import StripeGatewayError
-from .status_page import OmochiPaymentStatusPage
 
 _logger = logging.getLogger(__name__)
 
@@ -169,49 +167,3 @@ class OmochiPaymentsPortal(OmochiOrderPortal):
                 order_sudo, access_token, "payment_error"
             )
         return request.redirect(transaction.checkout_url, code=303, local=False)
-
-
-class OmochiPaymentStatusPagePortal(OmochiPaymentStatusPage):
-    """The status page links back to the order for visitors who may see it."""
-
-    @http.route()
-    def payment_status(self, session_id=None, status=None, **query):
-        """Add ``order_portal_url`` to the page when the visitor may see the
-        order: the order of the session, else the one named by ``order_id``
-        (Stripe's cancel URL has no session)."""
-        response = super().payment_status(session_id=session_id, status=status, **query)
-        qcontext = getattr(response, "qcontext", None)
-        if qcontext is None or qcontext.get("not_found"):
-            return response
-        transaction = qcontext.get("transaction")
-        if transaction:
-            order_sudo = transaction.sudo().order_id
-        else:
-            order_sudo = self._omochi_order_by_uuid(query.get("order_id"))
-        if order_sudo and self._omochi_status_page_may_see(
-            order_sudo, query.get("order_token")
-        ):
-            qcontext["order_portal_url"] = order_sudo.get_portal_url()
-        return response
-
-    @staticmethod
-    def _omochi_order_by_uuid(order_uuid):
-        """The order (sudo) of a uuid from the query, or an empty record."""
-        Order = request.env["omochi.order"].sudo()
-        if not isinstance(order_uuid, str) or len(order_uuid) != 36:
-            return Order
-        return Order.search([("uuid", "=", order_uuid)], limit=1)
-
-    @staticmethod
-    def _omochi_status_page_may_see(order_sudo, order_token):
-        """Whether the visitor may see the order: by the access rules, or with
-        its access token."""
-        if order_sudo.with_user(request.env.user).has_access("read"):
-            return True
-        return bool(
-            isinstance(order_token, str)
-            # consteq raises on non-ASCII text; tokens are ASCII anyway
-            and order_token.isascii()
-            and order_sudo.access_token
-            and consteq(order_sudo.access_token, order_token)
-        )

@@ -9,6 +9,7 @@ order reference.
 
 from odoo import http
 from odoo.http import request
+from odoo.tools import consteq
 
 from ..const import CHECKOUT_SESSION_ID_PATTERN
 
@@ -21,34 +22,63 @@ class OmochiPaymentStatusPage(http.Controller):
         methods=["GET"],
         website=True,
     )
-    def payment_status(self, session_id=None, status=None, **_query):
+    def payment_status(self, session_id=None, status=None, **query):
         """Render the status of the payment of ``session_id``.
 
         Without a session (Stripe's cancel URL carries none) the page says
-        the payment was cancelled; an unknown session is a 404 page.
+        the payment was cancelled; an unknown session is a 404 page. The page
+        links back to the order only for a visitor who may see it: the
+        order's customer, or whoever holds its access token (``order_token``,
+        put in the return URL by the portal's Pay now).
         """
         transaction = request.env["omochi.payment.transaction"]
+        not_found = False
         if isinstance(session_id, str) and CHECKOUT_SESSION_ID_PATTERN.match(
             session_id
         ):
             transaction = transaction.sudo().search(
                 [("stripe_checkout_session_id", "=", session_id)], limit=1
             )
-            if not transaction:
-                return request.render(
-                    "omochi_payments.payment_status_page",
-                    {"transaction": transaction, "not_found": True},
-                    status=404,
-                )
-            transaction._stripe_refresh()
+            not_found = not transaction
+            if transaction:
+                transaction._stripe_refresh()
         elif status != "cancelled":
-            return request.render(
-                "omochi_payments.payment_status_page",
-                {"transaction": transaction, "not_found": True},
-                status=404,
-            )
+            not_found = True
+        values = {"transaction": transaction, "not_found": not_found}
+        order_sudo = transaction.sudo().order_id or self._omochi_order_by_uuid(
+            query.get("order_id")
+        )
+        if (
+            not not_found
+            and order_sudo
+            and self._omochi_may_see(order_sudo, query.get("order_token"))
+        ):
+            values["order_portal_url"] = order_sudo.get_portal_url()
         return request.render(
             "omochi_payments.payment_status_page",
-            {"transaction": transaction, "not_found": False},
+            values,
+            status=404 if not_found else 200,
             headers={"Cache-Control": "no-store"},
+        )
+
+    @staticmethod
+    def _omochi_order_by_uuid(order_uuid):
+        """The order (sudo) of a uuid from the query, or an empty record."""
+        orders = request.env["omochi.order"].sudo()
+        if not isinstance(order_uuid, str) or len(order_uuid) != 36:
+            return orders
+        return orders.search([("uuid", "=", order_uuid)], limit=1)
+
+    @staticmethod
+    def _omochi_may_see(order_sudo, order_token):
+        """Whether the visitor may see the order: by the access rules, or with
+        its access token."""
+        if order_sudo.with_user(request.env.user).has_access("read"):
+            return True
+        return bool(
+            isinstance(order_token, str)
+            # consteq raises on non-ASCII text; tokens are ASCII anyway
+            and order_token.isascii()
+            and order_sudo.access_token
+            and consteq(order_sudo.access_token, order_token)
         )
