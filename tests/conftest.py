@@ -203,16 +203,20 @@ def odoo_url(odoo_database, odoo_log, stripe_webhook_endpoint):
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP_TIMEOUT
-    while True:
-        try:
-            if requests.get(f"{url}/web/health", timeout=10).ok:
-                break
-        except (requests.ConnectionError, requests.Timeout):
-            pass  # still starting (a busy machine can be slow to answer)
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"Odoo did not start; see {log}")
-        time.sleep(0.5)
+    try:
+        while True:
+            try:
+                if requests.get(f"{url}/web/health", timeout=10).ok:
+                    break
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # still starting (a busy machine can be slow to answer)
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"Odoo did not start; see {log}")
+            time.sleep(0.5)
+    except BaseException:
+        server.kill()  # never leave a server behind a failed start
+        server.wait()
+        raise
     yield url
     server.terminate()  # graceful: Odoo finishes the requests under way
     try:
