@@ -809,32 +809,9 @@ class OmochiPaymentTransaction(models.Model):
             session = gateway.retrieve_checkout_session(self.stripe_checkout_session_id)
             self._stripe_apply_checkout_session(session)
 
-
-def _add_query(url, query):
-    """Append a query string to a URL that may already have one.
-
-    The guide's ``{CHECKOUT_SESSION_ID}`` placeholder must reach Stripe as is,
-    so the query is not re-encoded.
-    """
-    parts = urlsplit(url)
-    joined = f"{parts.query}&{query}" if parts.query else query
-    return urlunsplit(parts._replace(query=joined))
-
-
-def _to_unix_time(value):
-    """Return Stripe's Unix timestamp of one of Odoo's naive UTC datetimes."""
-    return int(value.replace(tzinfo=timezone.utc).timestamp())
-
-
-def _from_unix_time(timestamp):
-    """Return Odoo's naive UTC datetime of a Stripe Unix timestamp."""
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).replace(tzinfo=None)
-
-
-class OmochiPaymentTransactionCron(models.Model):
-    """Reconciliation of the payments Stripe has not told us about."""
-
-    _inherit = "omochi.payment.transaction"
+    # ------------------------------------------------------------------
+    # Reconciliation of the payments Stripe has not told us about
+    # ------------------------------------------------------------------
 
     @api.model
     def _omochi_reconcile_age(self):
@@ -905,3 +882,24 @@ class OmochiPaymentTransactionCron(models.Model):
         grace = timedelta(minutes=const.CHECKOUT_SESSION_REUSE_MARGIN_MINUTES)
         if self.expires_at and self.expires_at + grace < fields.Datetime.now():
             self._omochi_transition(const.STATUS_EXPIRED)
+
+
+def _add_query(url, query):
+    """Append a query string to a URL that may already have one.
+
+    The guide's ``{CHECKOUT_SESSION_ID}`` placeholder must reach Stripe as is,
+    so the query is not re-encoded.
+    """
+    parts = urlsplit(url)
+    joined = f"{parts.query}&{query}" if parts.query else query
+    return urlunsplit(parts._replace(query=joined))
+
+
+def _to_unix_time(value):
+    """Return Stripe's Unix timestamp of one of Odoo's naive UTC datetimes."""
+    return int(value.replace(tzinfo=timezone.utc).timestamp())
+
+
+def _from_unix_time(timestamp):
+    """Return Odoo's naive UTC datetime of a Stripe Unix timestamp."""
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).replace(tzinfo=None)
