@@ -10,6 +10,11 @@ from typing import Any
 DOCS = "https://stripe.com/docs/error-codes/"
 
 
+def doc_url(code: str) -> str:
+    """Stripe's documentation page of an error ``code`` (``doc_url``)."""
+    return DOCS + code.replace("_", "-")
+
+
 class StripeError(Exception):
     """An API error; raised anywhere, turned into a response by the app."""
 
@@ -38,7 +43,7 @@ class StripeError(Exception):
         error: dict[str, Any] = {"type": self.type, "message": self.message}
         if self.code:
             error["code"] = self.code
-            error["doc_url"] = DOCS + self.code.replace("_", "-")
+            error["doc_url"] = doc_url(self.code)
         if self.param:
             error["param"] = self.param
         error.update(self.extra)

@@ -11,9 +11,11 @@ and raise :class:`~stripe_sim.errors.StripeError`. The ``complete_*``,
 what the customer (or time) does; the ``/_sim`` control endpoints call them.
 """
 
+import base64
 import contextlib
 import contextvars
 import copy
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +23,7 @@ from typing import Any
 
 from . import currencies
 from .currencies import words as _words
-from .errors import invalid_request, missing_param, resource_missing
+from .errors import doc_url, invalid_request, missing_param, resource_missing
 from .ids import new_id
 from .validation import (
     as_bool,
@@ -91,7 +93,7 @@ EVENT_TYPES = _words("""
 EXPANDABLE = {
     "checkout.session": {"payment_intent", "line_items", "customer", "invoice"},
     "payment_intent": {"latest_charge", "customer", "payment_method"},
-    "charge": {"payment_intent", "balance_transaction", "customer"},
+    "charge": {"payment_intent", "balance_transaction", "customer", "refunds"},
     "refund": {"charge", "payment_intent", "balance_transaction"},
 }
 #: The ``param`` Stripe names when an id in the URL is unknown.
@@ -113,6 +115,10 @@ AUTHENTICATION_FAILURE_MESSAGE = (
 )
 #: The card used when a test does not say which (``complete_checkout_session``).
 DEFAULT_CARD = {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034}
+#: The e-mail the customer types on the hosted page when the session has none.
+DEFAULT_CUSTOMER_EMAIL = "customer@example.com"
+#: The German test IBAN's bank of the asynchronous (``unpaid``) payments.
+SEPA_DEBIT_BANK = {"bank_code": "37040044", "branch_code": "", "country": "DE"}
 #: The API request being served by this thread (``request`` of its events).
 _CURRENT_REQUEST: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
     "stripe_sim_request", default=None
@@ -251,6 +257,8 @@ class SimulatorState:
         value = obj.get(field)
         if field == "line_items" and obj.get("object") == "checkout.session":
             value = self._line_item_list(obj["id"], {})
+        elif field == "refunds" and obj.get("object") == "charge":
+            value = self._refund_list(obj["id"])
         elif isinstance(value, str):
             stored = self._objects.get(value)
             value = self._public(stored) if stored else value
@@ -311,43 +319,60 @@ class SimulatorState:
             "allow_promotion_codes": None,
             "amount_subtotal": total,
             "amount_total": total,
-            "automatic_tax": {"enabled": False, "liability": None, "status": None},
+            "automatic_tax": {"enabled": False, "status": None},
             "billing_address_collection": None,
             "cancel_url": as_url(cancel_url, "cancel_url") if cancel_url else None,
             "client_reference_id": as_str(ref, "client_reference_id", 200)
             if ref
             else None,
-            "client_secret": None,
             "consent": None,
+            "consent_collection": None,
             "created": now,
             "currency": currency,
+            "currency_conversion": None,
             "custom_fields": [],
+            "custom_text": {
+                "shipping_address": None,
+                "submit": None,
+                "terms_of_service_acceptance": None,
+            },
             "customer": None,
             "customer_creation": "if_required",
             "customer_details": None,
             "customer_email": as_email(email, "customer_email") if email else None,
             "expires_at": self._validate_expires_at(params.get("expires_at"), now),
             "invoice": None,
+            "invoice_creation": None,
             "livemode": False,
             "locale": params.get("locale"),
             "metadata": as_metadata(params.get("metadata")),
             "mode": "payment",
             "payment_intent": None,
             "payment_link": None,
+            "payment_method_collection": None,
+            "payment_method_configuration_details": None,
+            "payment_method_options": {},
             "payment_method_types": [
                 as_str(m, "payment_method_types")
                 for m in as_list(methods, "payment_method_types")
             ],
             "payment_status": "unpaid",
+            "phone_number_collection": {"enabled": False},
+            "recovered_from": None,
+            "setup_intent": None,
+            "shipping_address_collection": None,
+            "shipping_cost": None,
+            "shipping_details": None,
+            "shipping_options": [],
             "status": "open",
             "submit_type": params.get("submit_type"),
+            "subscription": None,
             "success_url": as_url(require(params, "success_url"), "success_url"),
             "total_details": {
                 "amount_discount": 0,
                 "amount_shipping": 0,
                 "amount_tax": 0,
             },
-            "ui_mode": "hosted",
             "url": None,
             # Kept for the payment intent created on completion (not sent by
             # Stripe on the session; stripped by ``_public``).
@@ -552,6 +577,7 @@ class SimulatorState:
     def _expire(self, session: dict) -> None:
         """Move an open session to ``expired`` (cancelling its payment intent)."""
         session["status"] = "expired"
+        # Only an active session has a ``url`` (see ``_apply_outcome``).
         session["url"] = None
         intent = self._objects.get(session.get("payment_intent") or "")
         if intent and intent["status"] in WAITING_INTENT_STATUSES:
@@ -624,6 +650,9 @@ class SimulatorState:
             intent = self._intent_for(session)
             intent.pop("_pending_card", None)
             intent["next_action"] = None
+            email = (
+                customer_email or session["customer_email"] or DEFAULT_CUSTOMER_EMAIL
+            )
             charge = self._new_charge(
                 intent,
                 outcome,
@@ -631,8 +660,9 @@ class SimulatorState:
                 failure_code=failure_code,
                 decline_code=decline_code,
                 card=card,
+                email=email,
             )
-            self._apply_outcome(session, intent, charge, outcome, customer_email)
+            self._apply_outcome(session, intent, charge, outcome, email)
             return self._result(session)
 
     def require_authentication(self, session_id: str, card: dict | None = None):
@@ -691,18 +721,18 @@ class SimulatorState:
             intent.pop("_pending_card", None)
             intent["status"] = "requires_payment_method"
             intent["next_action"] = None
+            code = "payment_intent_authentication_failure"
             intent["last_payment_error"] = {
-                "type": "card_error",
-                "code": "payment_intent_authentication_failure",
-                "doc_url": "https://stripe.com/docs/error-codes/"
-                "payment-intent-authentication-failure",
+                "code": code,
+                "doc_url": doc_url(code),
                 "message": AUTHENTICATION_FAILURE_MESSAGE,
-                "payment_method": {
-                    "id": intent["payment_method"],
-                    "object": "payment_method",
-                    "type": "card",
-                    "card": _card_details(card),
-                },
+                "payment_method": _payment_method(
+                    intent["payment_method"],
+                    {"type": "card", "card": _card_details(card)},
+                    self.now(),
+                    customer_email or session["customer_email"],
+                ),
+                "type": "card_error",
             }
             self._emit("payment_intent.payment_failed", intent)
             return self._result(session)
@@ -729,7 +759,11 @@ class SimulatorState:
                 "object": "payment_intent",
                 "amount": session["amount_total"],
                 "amount_capturable": 0,
+                "amount_details": {"tip": {}},
                 "amount_received": 0,
+                "application": None,
+                "application_fee_amount": None,
+                "automatic_payment_methods": None,
                 "canceled_at": None,
                 "cancellation_reason": None,
                 "capture_method": pi_data.get("capture_method", "automatic"),
@@ -739,15 +773,29 @@ class SimulatorState:
                 "currency": session["currency"],
                 "customer": None,
                 "description": pi_data.get("description"),
+                "invoice": None,
                 "last_payment_error": None,
                 "latest_charge": None,
                 "livemode": False,
                 "metadata": as_metadata(pi_data.get("metadata")),
                 "next_action": None,
+                "on_behalf_of": None,
                 "payment_method": None,
+                "payment_method_configuration_details": None,
+                "payment_method_options": {},
                 "payment_method_types": list(session["payment_method_types"]),
+                "processing": None,
                 "receipt_email": pi_data.get("receipt_email"),
+                "review": None,
+                "setup_future_usage": pi_data.get("setup_future_usage"),
+                "shipping": None,
+                "statement_descriptor": pi_data.get("statement_descriptor"),
+                "statement_descriptor_suffix": pi_data.get(
+                    "statement_descriptor_suffix"
+                ),
                 "status": "requires_payment_method",
+                "transfer_data": None,
+                "transfer_group": pi_data.get("transfer_group"),
             }
             self._objects[intent_id] = intent
             session["payment_intent"] = intent_id
@@ -765,15 +813,16 @@ class SimulatorState:
         failure_code: str = "card_declined",
         decline_code: str = "generic_decline",
         card: dict | None = None,
+        email: str | None = None,
     ) -> dict:
-        """A charge for one payment attempt on ``intent``."""
+        """A charge for one payment attempt on ``intent`` (a SEPA Direct Debit
+        for ``unpaid``, a card otherwise), paid by ``email``."""
         failed = outcome == "failed"
-        method = "sepa_debit" if outcome == "unpaid" else "card"
         if card is None:
             card = {**DEFAULT_CARD, "last4": "0002" if failed else "4242"}
         details = (
-            {"type": "sepa_debit", "sepa_debit": {"last4": "3000", "country": "DE"}}
-            if method == "sepa_debit"
+            {"type": "sepa_debit", "sepa_debit": _sepa_debit_details()}
+            if outcome == "unpaid"
             else {"type": "card", "card": _card_details(card)}
         )
         status = {"paid": "succeeded", "unpaid": "pending", "failed": "failed"}[outcome]
@@ -783,24 +832,48 @@ class SimulatorState:
             "amount": intent["amount"],
             "amount_captured": intent["amount"] if outcome == "paid" else 0,
             "amount_refunded": 0,
+            "application": None,
+            "application_fee": None,
+            "application_fee_amount": None,
             "balance_transaction": None,
+            "billing_details": _billing_details(email),
+            "calculated_statement_descriptor": None,
             "captured": outcome == "paid",
             "created": self.now(),
             "currency": intent["currency"],
             "customer": None,
             "description": intent["description"],
+            "disputed": False,
+            "failure_balance_transaction": None,
             "failure_code": failure_code if failed else None,
             "failure_message": (failure_message or DECLINE_MESSAGE) if failed else None,
+            "fraud_details": {},
+            "invoice": None,
             "livemode": False,
             "metadata": dict(intent["metadata"]),
+            "on_behalf_of": None,
             "outcome": _charge_outcome(outcome, decline_code),
             "paid": outcome == "paid",
             "payment_intent": intent["id"],
             "payment_method": new_id("pm"),
             "payment_method_details": details,
             "receipt_email": intent["receipt_email"],
+            "receipt_number": None,
+            # No receipt page in the simulator (Stripe's is on pay.stripe.com).
+            "receipt_url": None,
             "refunded": False,
+            # ``refunds`` only when expanded: since API 2022-11-15 "The Charges
+            # object no longer auto-expands refunds by default" (Stripe's
+            # changelog, docs.stripe.com/changelog/2022-11-15/
+            # deprecates-charges-auto-expand), although fixtures3 shows it.
+            "review": None,
+            "shipping": None,
+            "source_transfer": None,
+            "statement_descriptor": intent["statement_descriptor"],
+            "statement_descriptor_suffix": intent["statement_descriptor_suffix"],
             "status": status,
+            "transfer_data": None,
+            "transfer_group": intent["transfer_group"],
         }
         self._objects[charge["id"]] = charge
         return charge
@@ -825,10 +898,11 @@ class SimulatorState:
             return
         intent["last_payment_error"] = None
         session["status"] = "complete"
+        # "This value is only present when the session is active" (Stripe's
+        # API reference, The Checkout Session object, ``url``:
+        # https://stripe.com/docs/api/checkout/sessions/object).
         session["url"] = None
-        session["customer_details"] = _customer_details(
-            customer_email or session["customer_email"] or "customer@example.com"
-        )
+        session["customer_details"] = _customer_details(customer_email)
         if outcome == "paid":
             self._succeed(intent, charge)
             session["payment_status"] = "paid"
@@ -947,6 +1021,21 @@ class SimulatorState:
             self._emit("refund.created", refund)
             self._emit("charge.refunded", charge)
             return self.expand(refund, expand_list(params))
+
+    def _refund_list(self, charge_id: str) -> dict:
+        """The list of a charge's refunds (newest first), its ``refunds``."""
+        refunds = [
+            self._public(obj)
+            for obj in reversed(self._objects.values())
+            if obj["object"] == "refund" and obj["charge"] == charge_id
+        ]
+        page, has_more = _paginate(refunds, {})
+        return {
+            "object": "list",
+            "data": page,
+            "has_more": has_more,
+            "url": f"/v1/charges/{charge_id}/refunds",
+        }
 
     def _refundable_charge(self, params: dict) -> dict:
         """The succeeded charge named by ``charge`` or ``payment_intent``."""
@@ -1194,32 +1283,128 @@ def _charge_outcome(outcome: str, decline_code: str = "generic_decline") -> dict
 
 
 def _payment_error(charge: dict) -> dict:
-    """The ``last_payment_error`` of an intent whose ``charge`` failed."""
-    return {
-        "type": "card_error"
-        if charge["payment_method_details"]["type"] == "card"
-        else "invalid_request_error",
+    """The ``last_payment_error`` of an intent whose ``charge`` failed: Stripe's
+    error object (https://stripe.com/docs/api/errors) with the payment method
+    used, as a full ``payment_method`` object."""
+    details = charge["payment_method_details"]
+    error = {
+        "charge": charge["id"],
         "code": charge["failure_code"],
         "decline_code": charge["outcome"]["reason"],
-        "charge": charge["id"],
+        "doc_url": doc_url(charge["failure_code"]),
         "message": charge["failure_message"],
-        "payment_method": {
-            "id": charge["payment_method"],
-            "object": "payment_method",
-            "type": charge["payment_method_details"]["type"],
-        },
+        "payment_method": _payment_method(
+            charge["payment_method"],
+            details,
+            charge["created"],
+            charge["billing_details"]["email"],
+        ),
+        "type": "card_error" if details["type"] == "card" else "invalid_request_error",
     }
+    return error
+
+
+def _payment_method(
+    method_id: str, details: dict, created: int, email: str | None
+) -> dict:
+    """The ``payment_method`` object behind a charge's ``payment_method_details``
+    (its hash of the method's type keeps the fields a payment method has)."""
+    kind = details["type"]
+    if kind == "card":
+        card = details["card"]
+        method_details = {
+            **{
+                key: card[key]
+                for key in (
+                    "brand",
+                    "checks",
+                    "country",
+                    "exp_month",
+                    "exp_year",
+                    "fingerprint",
+                    "funding",
+                )
+            },
+            "generated_from": None,
+            "last4": card["last4"],
+            "networks": {"available": [card["network"]], "preferred": None},
+            "three_d_secure_usage": {"supported": True},
+            "wallet": None,
+        }
+    else:
+        method_details = {
+            **{k: v for k, v in details[kind].items() if k != "mandate"},
+            "generated_from": None,
+        }
+    return {
+        "id": method_id,
+        "object": "payment_method",
+        "billing_details": _billing_details(email),
+        kind: method_details,
+        "created": created,
+        "customer": None,
+        "livemode": False,
+        "metadata": {},
+        "type": kind,
+    }
+
+
+def _billing_details(email: str | None) -> dict:
+    """The ``billing_details`` Checkout collects: the e-mail (no address)."""
+    return {
+        "address": {
+            "city": None,
+            "country": None,
+            "line1": None,
+            "line2": None,
+            "postal_code": None,
+            "state": None,
+        },
+        "email": email,
+        "name": None,
+        "phone": None,
+    }
+
+
+def _fingerprint(*parts: str) -> str:
+    """A stable 16-character fingerprint of a payment method's number."""
+    digest = hashlib.sha256(":".join(parts).encode()).digest()
+    return base64.b64encode(digest, b"Aa").decode()[:16]
 
 
 def _card_details(card: dict) -> dict:
     """The ``card`` hash of a charge's ``payment_method_details``."""
+    brand = card.get("brand", "visa")
+    last4 = card.get("last4", "4242")
     return {
-        "brand": card.get("brand", "visa"),
+        "brand": brand,
+        "checks": {
+            "address_line1_check": None,
+            "address_postal_code_check": None,
+            "cvc_check": "pass",
+        },
         "country": "US",
         "exp_month": card.get("exp_month", 12),
         "exp_year": card.get("exp_year", 2034),
+        "fingerprint": _fingerprint(brand, last4),
         "funding": card.get("funding", "credit"),
-        "last4": card.get("last4", "4242"),
+        "installments": None,
+        "last4": last4,
+        "mandate": None,
+        "network": brand,
+        "three_d_secure": None,
+        "wallet": None,
+    }
+
+
+def _sepa_debit_details() -> dict:
+    """The ``sepa_debit`` hash of a charge's ``payment_method_details``
+    (fields of https://stripe.com/docs/api/charges/object, no fixture shows it)."""
+    return {
+        **SEPA_DEBIT_BANK,
+        "fingerprint": _fingerprint("sepa_debit", "3000"),
+        "last4": "3000",
+        "mandate": new_id("mandate"),
     }
 
 
