@@ -9,6 +9,7 @@ from . import test_checkout_status
 from . import test_reconcile
 from . import test_stripe_signature
 from . import test_webhook
+from . import test_webhook_stripe_fixtures
 from . import test_refund
 from . import test_register_webhook
 from . import test_health
