@@ -177,14 +177,17 @@ class SimulatorApp:
         fault = self.faults.take(request.method, request.path)
         delay = _Delay(self.faults, fault)
         try:
-            response = self._fault_response(fault, record) if fault else None
-            if response is None:
+            response = None
+            forced = self._fault_error(fault, record) if fault else None
+            if forced is not None:
+                response = self._error_response(forced, request, record)
+            else:
                 try:
                     if decode_error:
                         raise invalid_request(str(decode_error), decode_error.param)
                     response = self._api(request, record, delay)
                 except StripeError as error:
-                    response = error_response(error)
+                    response = self._error_response(error, request, record)
             delay.wait()  # when no handler ran (e.g. 401), delay the answer
         except _Dropped:
             _drop_connection(request.environ)
@@ -223,9 +226,19 @@ class SimulatorApp:
             return error
         return None
 
+    def _error_response(
+        self, error: StripeError, request: Request, record: RequestRecord
+    ) -> Response:
+        """The answer of an API error, with its ``request_log_url``: Stripe's
+        points at the request in the Dashboard's logs; the simulator's at its
+        own request log (``GET /_sim/requests?request_id=``)."""
+        base = (self.public_url or request.host_url).rstrip("/")
+        error.request_log_url = f"{base}/_sim/requests?request_id={record.request_id}"
+        return error_response(error)
+
     @staticmethod
-    def _fault_response(fault: Fault, record: RequestRecord) -> Response | None:
-        """The answer forced by ``fault`` (``None`` for delays); raises
+    def _fault_error(fault: Fault, record: RequestRecord) -> StripeError | None:
+        """The error forced by ``fault`` (``None`` for delays); raises
         ``_Dropped`` to close the connection."""
         record.fault = fault.kind
         retry_header = {}
@@ -252,7 +265,7 @@ class SimulatorApp:
                 type="api_error",
                 headers=retry_header,
             )
-        return error_response(error)
+        return error
 
     def _stamp(self, response: Response, request: Request, record) -> None:
         """Add the common headers and record the outcome."""
@@ -356,7 +369,7 @@ class SimulatorApp:
         try:
             response = json_response(run())
         except StripeError as error:
-            response = error_response(error)
+            response = self._error_response(error, request, record)
         except BaseException:
             self.idempotency.release(scope)
             raise

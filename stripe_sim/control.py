@@ -103,10 +103,13 @@ class ControlApi:
         return {"cleared": self.app.faults.clear()}
 
     def _list_requests(self, request, body) -> dict:
-        """Query: ``path`` (prefix) and ``method`` filters."""
+        """Query: ``path`` (prefix), ``method`` and ``request_id`` filters."""
         records = self.app.request_log.requests_to(
             request.args.get("path", ""), request.args.get("method")
         )
+        request_id = request.args.get("request_id")
+        if request_id:
+            records = [r for r in records if r.request_id == request_id]
         return {"data": [r.to_dict() for r in records]}
 
     def _clear_requests(self, request, body) -> dict:

@@ -2,7 +2,10 @@
 
 Every error answered by the simulator has Stripe's body::
 
-    {"error": {"type": ..., "code": ..., "message": ..., "param": ..., "doc_url": ...}}
+    {"error": {"type": ..., "code": ..., "message": ..., "param": ..., "doc_url": ...,
+               "request_log_url": ...}}
+
+(the fields of https://stripe.com/docs/api/errors that apply, and no others).
 """
 
 from typing import Any
@@ -37,6 +40,8 @@ class StripeError(Exception):
         self.param = param
         self.headers = dict(headers or {})
         self.extra = dict(extra or {})
+        #: Where the request is logged (set by the app for API requests).
+        self.request_log_url: str | None = None
 
     def body(self) -> dict:
         """The JSON body Stripe would send for this error."""
@@ -46,6 +51,8 @@ class StripeError(Exception):
             error["doc_url"] = doc_url(self.code)
         if self.param:
             error["param"] = self.param
+        if self.request_log_url:
+            error["request_log_url"] = self.request_log_url
         error.update(self.extra)
         return {"error": dict(sorted(error.items()))}
 

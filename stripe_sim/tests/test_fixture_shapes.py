@@ -8,6 +8,7 @@ it these tests fail, they never skip.
 import copy
 
 import pytest
+import requests
 
 from . import shapes
 
@@ -156,3 +157,15 @@ def test_comparison_reports_every_kind_of_drift(fixtures):
     event = copy.deepcopy(fixtures["event"])
     event["data"]["object"] = {"object": "refund"}
     assert "missing data.object.amount" in shapes.differences(fixtures, "event", event)
+
+
+def test_error_bodies_link_their_request_log(collected):
+    """Stripe's API errors carry ``request_log_url`` (its Dashboard's log of
+    the request); the simulator's points at its own request log."""
+    errors = [obj["error"] for _label, resource, obj in collected if resource is None]
+    assert len(errors) == 2
+    for error in errors:
+        logged = requests.get(error["request_log_url"], timeout=10).json()["data"]
+        assert len(logged) == 1
+        assert logged[0]["status"] in (400, 404)
+        assert error["request_log_url"].endswith(logged[0]["request_id"])
