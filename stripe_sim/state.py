@@ -884,9 +884,10 @@ class SimulatorState:
         intent: dict,
         charge: dict,
         outcome: str,
-        customer_email: str | None,
+        customer_email: str,
     ) -> None:
-        """Update intent and session for ``outcome`` and emit Stripe's events."""
+        """Update intent and session for ``outcome`` (paid by ``customer_email``)
+        and emit Stripe's events."""
         intent["latest_charge"] = charge["id"]
         intent["payment_method"] = charge["payment_method"]
         intent["payment_method_types"] = [charge["payment_method_details"]["type"]]
