@@ -316,11 +316,15 @@ class SimulatorState:
             "id": session_id,
             "object": "checkout.session",
             "after_expiration": None,
-            "allow_promotion_codes": None,
+            "allow_promotion_codes": _optional(
+                params, "allow_promotion_codes", as_bool
+            ),
             "amount_subtotal": total,
             "amount_total": total,
             "automatic_tax": {"enabled": False, "status": None},
-            "billing_address_collection": None,
+            "billing_address_collection": _optional(
+                params, "billing_address_collection", _choice("auto", "required")
+            ),
             "cancel_url": as_url(cancel_url, "cancel_url") if cancel_url else None,
             "client_reference_id": as_str(ref, "client_reference_id", 200)
             if ref
@@ -349,7 +353,9 @@ class SimulatorState:
             "mode": "payment",
             "payment_intent": None,
             "payment_link": None,
-            "payment_method_collection": None,
+            "payment_method_collection": _optional(
+                params, "payment_method_collection", _choice("always", "if_required")
+            ),
             "payment_method_configuration_details": None,
             "payment_method_options": {},
             "payment_method_types": [
@@ -357,7 +363,10 @@ class SimulatorState:
                 for m in as_list(methods, "payment_method_types")
             ],
             "payment_status": "unpaid",
-            "phone_number_collection": {"enabled": False},
+            "phone_number_collection": {
+                "enabled": _optional(params, "phone_number_collection", _enabled)
+                or False
+            },
             "recovered_from": None,
             "setup_intent": None,
             "shipping_address_collection": None,
@@ -1202,6 +1211,24 @@ class SimulatorState:
     def _public(obj: dict) -> dict:
         """A copy of ``obj`` without the simulator's private ``_`` fields."""
         return {k: copy.deepcopy(v) for k, v in obj.items() if not k.startswith("_")}
+
+
+def _optional(params: dict, name: str, convert: Callable[[Any, str], Any]):
+    """``params[name]`` validated by ``convert(value, name)``, or ``None``."""
+    value = params.get(name)
+    return None if value in (None, "") else convert(value, name)
+
+
+def _choice(*choices: str) -> Callable[[Any, str], str]:
+    """A converter accepting one of ``choices``."""
+    return lambda value, name: as_choice(value, name, choices)
+
+
+def _enabled(value: Any, name: str) -> bool:
+    """The ``enabled`` flag of a ``{"enabled": bool}`` parameter."""
+    value = as_dict(value, name)
+    check_allowed(value, ("enabled",), name)
+    return as_bool(require(value, "enabled", f"{name}[enabled]"), f"{name}[enabled]")
 
 
 def _paginate(items: list[dict], params: dict) -> tuple[list[dict], bool]:

@@ -169,3 +169,27 @@ def test_error_bodies_link_their_request_log(collected):
         assert len(logged) == 1
         assert logged[0]["status"] in (400, 404)
         assert error["request_log_url"].endswith(logged[0]["request_id"])
+
+
+def test_requested_features_show_in_the_session(fixtures, server):
+    """A feature asked for is no longer ``null``/off, and keeps the shape."""
+    api = shapes._Api(server)
+    form = {
+        **shapes.session_form(),
+        "allow_promotion_codes": "true",
+        "billing_address_collection": "required",
+        "payment_method_collection": "if_required",
+        "phone_number_collection[enabled]": "true",
+    }
+    session = api.post("/v1/checkout/sessions", form).json()
+    assert session["allow_promotion_codes"] is True
+    assert session["billing_address_collection"] == "required"
+    assert session["payment_method_collection"] == "if_required"
+    assert session["phone_number_collection"] == {"enabled": True}
+    assert shapes.differences(fixtures, "checkout.session", session) == []
+    bad = api.post(
+        "/v1/checkout/sessions",
+        {**shapes.session_form(), "phone_number_collection[enable]": "true"},
+    )
+    assert bad.status_code == 400
+    assert bad.json()["error"]["param"] == "phone_number_collection[enable]"
