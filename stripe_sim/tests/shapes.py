@@ -250,7 +250,7 @@ class _Receiver:
         self._server.server_close()
 
 
-class _Api:
+class RawApi:
     """Raw HTTP calls to the simulator's Stripe API (JSON as served)."""
 
     def __init__(self, sim):
@@ -303,7 +303,7 @@ def collect(sim) -> list[tuple[str, str, dict]]:
     """Every object kind the simulator serves or delivers, as
     ``(label, fixture resource name, object)``; ``error`` bodies have the
     resource name ``None`` (no fixture)."""
-    api = _Api(sim)
+    api = RawApi(sim)
     receiver = _Receiver()
     try:
         return _collect(api, receiver)
@@ -311,7 +311,7 @@ def collect(sim) -> list[tuple[str, str, dict]]:
         receiver.stop()
 
 
-def _collect(api: _Api, receiver: _Receiver) -> list[tuple[str, str, dict]]:
+def _collect(api: RawApi, receiver: _Receiver) -> list[tuple[str, str, dict]]:
     found = []
 
     def keep(label, resource, response_or_obj):

@@ -173,7 +173,7 @@ def test_error_bodies_link_their_request_log(collected):
 
 def test_requested_features_show_in_the_session(fixtures, server):
     """A feature asked for is no longer ``null``/off, and keeps the shape."""
-    api = shapes._Api(server)
+    api = shapes.RawApi(server)
     form = {
         **shapes.session_form(),
         "allow_promotion_codes": "true",
