@@ -40,33 +40,18 @@ FIXTURES_RELATIVE = Path("..", "shared", "stripe", "fixtures3-2023-10-16.json")
 AMOUNT = 5100
 
 
-def _repository_roots():
-    """The checkout's root, then, for a linked git worktree, the root of its
-    repository's main checkout (``../shared`` lies beside that one)."""
-    checkout = Path(__file__).resolve().parents[2]
-    roots = [checkout]
-    git = checkout / ".git"
-    if git.is_file():  # "gitdir: <main>/.git/worktrees/<name>"
-        gitdir = Path(git.read_text().partition(":")[2].strip())
-        commondir = gitdir / "commondir"
-        if commondir.is_file():
-            roots.append((gitdir / commondir.read_text().strip()).resolve().parent)
-    return roots
-
-
 def load_stripe_fixtures():
     """Stripe's example objects by name; a missing file is an error.
 
     :raise FileNotFoundError: the file is not beside the repository.
     """
-    tried = [(root / FIXTURES_RELATIVE).resolve() for root in _repository_roots()]
-    for path in tried:
-        if path.is_file():
-            return json.loads(path.read_text())["resources"]
-    raise FileNotFoundError(
-        "Stripe's fixtures are missing: expected <repository root>/"
-        f"{FIXTURES_RELATIVE.as_posix()}; tried {', '.join(map(str, tried))}."
-    )
+    path = (Path(__file__).resolve().parents[2] / FIXTURES_RELATIVE).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(
+            "Stripe's fixtures are missing: expected <repository root>/"
+            f"{FIXTURES_RELATIVE.as_posix()} ({path})."
+        )
+    return json.loads(path.read_text())["resources"]
 
 
 def new_stripe_id(prefix):

@@ -53,35 +53,20 @@ class FixturesMissing(RuntimeError):
     """The fixture file is not where the project keeps it."""
 
 
-def repository_roots(checkout: Path = CHECKOUT) -> list[Path]:
-    """The checkout's root, then, for a linked git worktree, the root of its
-    repository's main checkout (where ``../shared`` lies beside it)."""
-    roots = [checkout]
-    git = checkout / ".git"
-    if git.is_file():  # "gitdir: <main>/.git/worktrees/<name>"
-        gitdir = Path(git.read_text().partition(":")[2].strip())
-        commondir = gitdir / "commondir"
-        if commondir.is_file():
-            roots.append((gitdir / commondir.read_text().strip()).resolve().parent)
-    return roots
-
-
 def fixtures_path() -> Path:
     """Stripe's fixture file, ``../shared/stripe/…`` from the repository root.
 
-    :raise FixturesMissing: it is in none of :func:`repository_roots`.
+    :raise FixturesMissing: it is not there.
     """
-    tried = [(root / FIXTURES_RELATIVE).resolve() for root in repository_roots()]
-    for path in tried:
-        if path.is_file():
-            return path
-    raise FixturesMissing(
-        "Stripe's fixtures are missing: expected "
-        f"<repository root>/{FIXTURES_RELATIVE.as_posix()}, tried "
-        + ", ".join(str(path) for path in tried)
-        + " (see /work/shared/stripe/README.md: Stripe's openapi/fixtures3.json "
-        "at its 2023-10-16 release)."
-    )
+    path = (CHECKOUT / FIXTURES_RELATIVE).resolve()
+    if not path.is_file():
+        raise FixturesMissing(
+            "Stripe's fixtures are missing: expected "
+            f"<repository root>/{FIXTURES_RELATIVE.as_posix()} ({path}; see "
+            "shared/stripe/README.md: Stripe's openapi/fixtures3.json at its "
+            "2023-10-16 release)."
+        )
+    return path
 
 
 def load_fixtures() -> dict:
