@@ -1,0 +1,93 @@
+"""The Stripe simulator (``stripe_sim``) for tests and benchmarks: in a
+process of its own, and driven through its control API (``/_sim``)."""
+
+import subprocess
+
+from .odoo import PYTHON, REPO, wait_http
+from .ports import LOOPBACK, free_port
+
+
+class SimulatorError(RuntimeError):
+    """The simulator did not start."""
+
+
+class SimulatorProcess:
+    """``python -m stripe_sim`` on a free loopback port (``url``), accepting
+    ``api_key``; a context manager."""
+
+    def __init__(self, api_key, args=()):
+        self.api_key = api_key
+        self.args = list(args)
+        self.port = free_port()
+        self.url = f"http://{LOOPBACK}:{self.port}"
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "stripe_sim",
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(self.port),
+                "--api-key",
+                self.api_key,
+                "--quiet",
+                *self.args,
+            ],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if not wait_http(
+            f"{self.url}/_sim/health", lambda: self.process.poll() is None
+        ):
+            self.stop()
+            raise SimulatorError("the Stripe simulator did not start")
+        return self
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def sim(simulator_url, method, path, **kwargs):
+    """Call the simulator's control API (``/_sim<path>``); assert a 200 and
+    return its JSON."""
+    import requests  # the tests' HTTP client (requirements.txt)
+
+    response = requests.request(
+        method, f"{simulator_url}/_sim{path}", timeout=60, **kwargs
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def customer_pays(simulator_url, session_id, outcome="paid"):
+    """The customer completes a Checkout Session on Stripe's hosted page."""
+    return sim(
+        simulator_url,
+        "POST",
+        f"/checkout/sessions/{session_id}/complete",
+        json={"outcome": outcome},
+    )
+
+
+def recorded_event(simulator_url, event_type, object_id):
+    """The one event of ``event_type`` Stripe recorded for ``object_id``."""
+    listed = sim(simulator_url, "GET", "/events", params={"type": event_type})
+    [found] = [e for e in listed["data"] if e["data"]["object"]["id"] == object_id]
+    return found
