@@ -1,7 +1,10 @@
 """The Stripe simulator (``stripe_sim``) for tests and benchmarks: in a
 process of its own, and driven through its control API (``/_sim``)."""
 
+import os
 import subprocess
+
+import requests
 
 from .odoo import PYTHON, REPO, wait_http
 from .ports import LOOPBACK, free_port
@@ -67,8 +70,6 @@ class SimulatorProcess:
 def sim(simulator_url, method, path, **kwargs):
     """Call the simulator's control API (``/_sim<path>``); assert a 200 and
     return its JSON."""
-    import requests  # the tests' HTTP client (requirements.txt)
-
     response = requests.request(
         method, f"{simulator_url}/_sim{path}", timeout=60, **kwargs
     )
@@ -91,3 +92,17 @@ def recorded_event(simulator_url, event_type, object_id):
     listed = sim(simulator_url, "GET", "/events", params={"type": event_type})
     [found] = [e for e in listed["data"] if e["data"]["object"]["id"] == object_id]
     return found
+
+
+def stripe_api(simulator_url, path, data, api_key=None):
+    """POST to the simulator's Stripe API with the server's secret key
+    (``OMOCHI_TEST_STRIPE_SECRET_KEY`` unless ``api_key``); assert a 200."""
+    key = api_key or os.environ["OMOCHI_TEST_STRIPE_SECRET_KEY"]
+    response = requests.post(
+        f"{simulator_url}{path}",
+        headers={"Authorization": f"Bearer {key}"},
+        data=data,
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()

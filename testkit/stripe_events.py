@@ -14,7 +14,8 @@ USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
 _TOOLS = Path(__file__).resolve().parent.parent / "omochi_payments" / "tools"
 
 
-def _load_addon_tool(name):
+def load_addon_tool(name):
+    """A module of the addon's ``tools``, loaded alone (it imports no Odoo)."""
     spec = importlib.util.spec_from_file_location(
         f"testkit_addon_{name}", _TOOLS / f"{name}.py"
     )
@@ -23,7 +24,7 @@ def _load_addon_tool(name):
     return module
 
 
-signature = _load_addon_tool("stripe_signature")
+signature = load_addon_tool("stripe_signature")
 #: ``signature_header(payload, secret, timestamp=None)``: a ``Stripe-Signature``.
 signature_header = signature.signature_header
 

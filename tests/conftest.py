@@ -5,22 +5,16 @@ demo data (OMOCHI_E2E_DB, OMOCHI_E2E_CONFIG). Run on its own, the suite builds
 such a database itself and drops it afterwards.
 """
 
-import configparser
 import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
-import psycopg2
 import pytest
 import requests
 
-REPO = Path(__file__).resolve().parent.parent
-PYTHON = os.environ.get("OMOCHI_E2E_PYTHON", sys.executable)
-STARTUP_TIMEOUT = 120
+from testkit import db, odoo
+from testkit.simulator import stripe_api
+
 # The live server's webhook signing secret (STRIPE_WEBHOOK_SECRET): the tests
 # sign the events they deliver with it.
 WEBHOOK_SECRET = os.environ.get("OMOCHI_E2E_WEBHOOK_SECRET", "whsec_omochi_e2e")
@@ -60,52 +54,9 @@ def enable_odoo_test_flag():
     yield
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _write_config(directory):
-    """Write an Odoo config for this machine (same settings as .ci/run)."""
-    addons_path = subprocess.run(
-        [REPO / "bin" / "odoo-addons-path"],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHON": PYTHON},
-    ).stdout.strip()
-    config = Path(directory) / "odoo.conf"
-    config.write_text(
-        "[options]\n"
-        f"addons_path = {addons_path}\n"
-        f"data_dir = {directory}/data\n"
-        f"db_host = {os.environ.get('OMOCHI_DB_HOST', '127.0.0.1')}\n"
-        f"db_port = {os.environ.get('OMOCHI_DB_PORT', '5432')}\n"
-        f"db_user = {os.environ.get('OMOCHI_DB_USER', 'odoo')}\n"
-        f"db_password = {os.environ.get('OMOCHI_DB_PASSWORD', '')}\n"
-        "list_db = False\n"
-    )
-    return config
-
-
 def db_connect(config, database):
     """A psycopg2 connection to ``database`` with the settings of ``config``."""
-    parser = configparser.ConfigParser()
-    parser.read(config)
-    options = parser["options"]
-    return psycopg2.connect(
-        host=options.get("db_host") or None,
-        port=options.get("db_port") or None,
-        user=options.get("db_user") or None,
-        password=options.get("db_password") or None,
-        dbname=database,
-    )
-
-
-def _odoo(config, database, *args, **kwargs):
-    command = [PYTHON, "-m", "odoo", "-c", str(config), "-d", database, *args]
-    return subprocess.Popen(command, cwd=REPO, **kwargs)
+    return db.connect(database, config)
 
 
 @pytest.fixture(scope="session")
@@ -115,30 +66,13 @@ def odoo_database(tmp_path_factory):
         yield Path(os.environ["OMOCHI_E2E_CONFIG"]), os.environ["OMOCHI_E2E_DB"]
         return
     directory = tmp_path_factory.mktemp("odoo")
-    config = _write_config(directory)
+    config = odoo.write_config(directory)
     database = f"omochi_e2e_{uuid.uuid4().hex[:8]}"
-    install = _odoo(
-        config,
-        database,
-        "-i",
-        "omochi_orders,omochi_payments",
-        "--stop-after-init",
-        "--no-http",
-        "--log-level=warn",
-    )
-    assert install.wait() == 0, "installing the addons failed"
-    yield config, database
-    subprocess.run(
-        [
-            "dropdb",
-            f"--host={os.environ.get('OMOCHI_DB_HOST', '127.0.0.1')}",
-            f"--username={os.environ.get('OMOCHI_DB_USER', 'odoo')}",
-            "--if-exists",
-            "--force",
-            database,
-        ],
-        check=False,
-    )
+    try:
+        odoo.install(config, database, directory / "install.log")
+        yield config, database
+    finally:
+        db.drop_database(database, config)
 
 
 @pytest.fixture(scope="session")
@@ -148,22 +82,15 @@ def stripe_webhook_endpoint():
     secret; disabled (and aimed nowhere) until a test points it at the server:
     ``{"id", "secret"}``."""
     api = os.environ["OMOCHI_TEST_STRIPE_API_BASE"]
-    auth = {"Authorization": f"Bearer {os.environ['OMOCHI_TEST_STRIPE_SECRET_KEY']}"}
-    created = requests.post(
-        f"{api}/v1/webhook_endpoints",
-        headers=auth,
-        data={"url": "http://127.0.0.1:9/unused", "enabled_events[]": "*"},
-        timeout=10,
+    endpoint = stripe_api(
+        api,
+        "/v1/webhook_endpoints",
+        {"url": "http://127.0.0.1:9/unused", "enabled_events[]": "*"},
     )
-    assert created.status_code == 200, created.text
-    endpoint = created.json()
-    disabled = requests.post(
-        f"{api}/v1/webhook_endpoints/{endpoint['id']}",
-        headers=auth,
-        data={"disabled": "true"},
-        timeout=10,
+    disabled = stripe_api(
+        api, f"/v1/webhook_endpoints/{endpoint['id']}", {"disabled": "true"}
     )
-    assert disabled.json()["status"] == "disabled", disabled.text
+    assert disabled["status"] == "disabled", disabled
     return {"id": endpoint["id"], "secret": endpoint["secret"]}
 
 
@@ -178,52 +105,17 @@ def odoo_url(odoo_database, odoo_log, stripe_webhook_endpoint):
     """Base URL of a live Odoo server (threaded, no cron) on the database,
     talking to the Stripe simulator; it logs to ``odoo_log``."""
     config, database = odoo_database
-    port = _free_port()
-    log = odoo_log
     # The server reaches Stripe through the simulator the root conftest started.
-    stripe_env = {
-        "STRIPE_API_BASE": os.environ["OMOCHI_TEST_STRIPE_API_BASE"],
-        "STRIPE_SECRET_KEY": os.environ["OMOCHI_TEST_STRIPE_SECRET_KEY"],
-        # Ours and the simulator endpoint's: the environment's secrets hide
-        # the companies' (precedence of DESIGN §5).
-        "STRIPE_WEBHOOK_SECRET": ",".join(
-            (WEBHOOK_SECRET, stripe_webhook_endpoint["secret"])
-        ),
-    }
-    server = _odoo(
-        config,
-        database,
-        f"--db-filter=^{database}$",
-        "--http-interface=127.0.0.1",
-        f"--http-port={port}",
-        "--workers=0",
-        "--max-cron-threads=0",
-        f"--logfile={log}",
-        env={**os.environ, **stripe_env},
+    # Ours and the simulator endpoint's webhook secrets: the environment's
+    # secrets hide the companies' (precedence of DESIGN §5).
+    stripe_env = odoo.stripe_environment(
+        os.environ["OMOCHI_TEST_STRIPE_API_BASE"],
+        os.environ["OMOCHI_TEST_STRIPE_SECRET_KEY"],
+        (WEBHOOK_SECRET, stripe_webhook_endpoint["secret"]),
     )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    try:
-        while True:
-            try:
-                if requests.get(f"{url}/web/health", timeout=10).ok:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                pass  # still starting (a busy machine can be slow to answer)
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"Odoo did not start; see {log}")
-            time.sleep(0.5)
-    except BaseException:
-        server.kill()  # never leave a server behind a failed start
-        server.wait()
-        raise
-    yield url
-    server.terminate()  # graceful: Odoo finishes the requests under way
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+    server = odoo.OdooServer(config, database, odoo_log, env=stripe_env).start()
+    yield server.url
+    server.stop()  # graceful: Odoo finishes the requests under way
 
 
 @pytest.fixture(scope="session")

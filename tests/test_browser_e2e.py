@@ -14,8 +14,9 @@ import struct
 from pathlib import Path
 
 import pytest
-import requests
 from headless_chromium import Chromium
+
+from testkit.simulator import sim, stripe_api
 
 ADMIN = ("admin", "admin")
 PORTAL = ("omochi.portal@example.com", "portal")
@@ -42,29 +43,6 @@ def screenshots(tmp_path_factory):
     if configured:
         return Path(configured)
     return tmp_path_factory.mktemp("screenshots")
-
-
-def sim(simulator_url, method, path, **kwargs):
-    """Call the simulator's control interface (``/_sim``)."""
-    response = requests.request(
-        method, f"{simulator_url}/_sim{path}", timeout=40, **kwargs
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def stripe_api(simulator_url, path, data):
-    """POST to the simulator's Stripe API with the server's secret key."""
-    response = requests.post(
-        f"{simulator_url}{path}",
-        headers={
-            "Authorization": f"Bearer {os.environ['OMOCHI_TEST_STRIPE_SECRET_KEY']}"
-        },
-        data=data,
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 @pytest.fixture(scope="module")

@@ -19,42 +19,24 @@ servers.
 Long cases are marked ``slow`` (run with OMOCHI_SLOW_TESTS=1).
 """
 
-import configparser
-import importlib.util
-import json
 import os
 import re
-import signal
-import subprocess
 import threading
 import time
 import uuid
-from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
 import requests
 
-from conftest import STARTUP_TIMEOUT, JsonRpc, _free_port, _odoo, db_connect
+from conftest import JsonRpc, db_connect
+from testkit import db, odoo, stripe_events
+from testkit.simulator import customer_pays, recorded_event, sim
 
 ADMIN = ("admin", "admin")
-WEBHOOK = "/api/payments/webhook/"
 SESSIONS = "/v1/checkout/sessions"
-TOOLS = Path(__file__).resolve().parent.parent / "omochi_payments" / "tools"
-
-
-def _load(name):
-    """A module of the addon's ``tools``, loaded alone (it imports no Odoo)."""
-    spec = importlib.util.spec_from_file_location(
-        f"omochi_faults_{name}", TOOLS / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gateway = _load("stripe_gateway")
-signature_header = _load("stripe_signature").signature_header
+gateway = stripe_events.load_addon_tool("stripe_gateway")
+deliver = stripe_events.deliver
 # The longest the server may take to give up on Stripe: every attempt timing
 # out, the SDK's back-off between them (at most 5 s each), and some slack.
 ATTEMPTS = gateway.MAX_NETWORK_RETRIES + 1
@@ -62,14 +44,6 @@ BOUND = ATTEMPTS * gateway.REQUEST_TIMEOUT + gateway.MAX_NETWORK_RETRIES * 5 + 5
 
 
 # ------------------------------------------------------------------ helpers
-def sim(simulator_url, method, path, **kwargs):
-    response = requests.request(
-        method, f"{simulator_url}/_sim{path}", timeout=60, **kwargs
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 @pytest.fixture
 def faults(simulator_url):
     """Arm simulator faults on the session creation; all cleared afterwards."""
@@ -366,35 +340,14 @@ def test_portal_pay_comes_back_with_a_message_then_recovers(
 def completed_event(simulator_url, session_id):
     """The customer pays; return Stripe's ``checkout.session.completed`` and
     ``payment_intent.succeeded`` events of that session."""
-    paid = sim(
-        simulator_url,
-        "POST",
-        f"/checkout/sessions/{session_id}/complete",
-        json={"outcome": "paid"},
-    )
-    events = {}
-    for event_type, object_id in (
-        ("checkout.session.completed", session_id),
-        ("payment_intent.succeeded", paid["payment_intent"]["id"]),
-    ):
-        listed = sim(simulator_url, "GET", "/events", params={"type": event_type})
-        [events[event_type]] = [
-            e for e in listed["data"] if e["data"]["object"]["id"] == object_id
-        ]
-    return events
-
-
-def deliver(url, event, secret, timeout=120):
-    body = json.dumps(event).encode()
-    return requests.post(
-        f"{url}{WEBHOOK}",
-        data=body,
-        headers={
-            "Content-Type": "application/json",
-            "Stripe-Signature": signature_header(body, secret),
-        },
-        timeout=timeout,
-    )
+    paid = customer_pays(simulator_url, session_id)
+    return {
+        event_type: recorded_event(simulator_url, event_type, object_id)
+        for event_type, object_id in (
+            ("checkout.session.completed", session_id),
+            ("payment_intent.succeeded", paid["payment_intent"]["id"]),
+        )
+    }
 
 
 def assert_applied_once(admin, order, payment_id, event_ids):
@@ -523,104 +476,27 @@ def test_serialization_failures_between_webhooks_never_double_apply(
 
 
 # ------------------------------------------------------ SIGKILL mid-webhook
-class DedicatedServer:
-    """A second Odoo server, on its own copy of the database, to be killed."""
-
-    def __init__(self, config, database, log, env):
-        self.config, self.database, self.log, self.env = config, database, log, env
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = None
-
-    def start(self):
-        self.process = _odoo(
-            self.config,
-            self.database,
-            f"--db-filter=^{self.database}$",
-            "--http-interface=127.0.0.1",
-            f"--http-port={self.port}",
-            "--workers=0",
-            "--max-cron-threads=0",
-            f"--logfile={self.log}",
-            env=self.env,
-        )
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.url}/web/health", timeout=2).ok:
-                    return
-            except requests.ConnectionError:
-                pass
-            assert self.process.poll() is None, f"Odoo died; see {self.log}"
-            time.sleep(0.2)
-        raise AssertionError(f"Odoo did not start; see {self.log}")
-
-    def kill(self):
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def _pg_env(config):
-    parser = configparser.ConfigParser()
-    parser.read(config)
-    options = parser["options"]
-    env = {**os.environ}
-    for name, option in (
-        ("PGHOST", "db_host"),
-        ("PGPORT", "db_port"),
-        ("PGUSER", "db_user"),
-        ("PGPASSWORD", "db_password"),
-    ):
-        if options.get(option):
-            env[name] = options[option]
-    return env
-
-
 @pytest.fixture(scope="module")
 def killable_server(odoo_database, tmp_path_factory, webhook_secret):
     """A dedicated server on a copy of the live server's database (dumped and
     restored: the live server keeps it open, so it cannot be a template)."""
     config, database = odoo_database
-    copy = f"{database}_kill"
-    env = _pg_env(config)
-    subprocess.run(["dropdb", "--if-exists", "--force", copy], env=env, check=True)
-    subprocess.run(["createdb", copy], env=env, check=True)
-    dump = subprocess.Popen(
-        ["pg_dump", "--no-owner", database], env=env, stdout=subprocess.PIPE
-    )
-    restore = subprocess.run(
-        ["psql", "-q", "-v", "ON_ERROR_STOP=1", "-o", "/dev/null", copy],
-        env=env,
-        stdin=dump.stdout,
-        check=False,
-    )
-    dump.stdout.close()
-    assert dump.wait() == 0 and restore.returncode == 0, "copying the database"
-    server = DedicatedServer(
+    copy = db.copy_database(database, f"{database}_kill", config)
+    server = odoo.OdooServer(
         config,
         copy,
         tmp_path_factory.mktemp("killable") / "odoo.log",
-        {
-            **os.environ,
-            "STRIPE_API_BASE": os.environ["OMOCHI_TEST_STRIPE_API_BASE"],
-            "STRIPE_SECRET_KEY": os.environ["OMOCHI_TEST_STRIPE_SECRET_KEY"],
-            "STRIPE_WEBHOOK_SECRET": webhook_secret,
-        },
+        env=odoo.stripe_environment(
+            os.environ["OMOCHI_TEST_STRIPE_API_BASE"],
+            os.environ["OMOCHI_TEST_STRIPE_SECRET_KEY"],
+            (webhook_secret,),
+        ),
     )
     try:
         yield server
     finally:
         server.stop()
-        subprocess.run(["dropdb", "--if-exists", "--force", copy], env=env, check=False)
+        db.drop_database(copy, config)
 
 
 @pytest.mark.parametrize(

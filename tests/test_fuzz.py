@@ -9,30 +9,17 @@ registry. The runs are derandomized (the same examples every time) and
 bounded.
 """
 
-import importlib.util
 import time
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-TOOLS = Path(__file__).resolve().parent.parent / "omochi_payments" / "tools"
+from testkit import stripe_events
 
-
-def _load(name):
-    """A module of the addon's ``tools`` package, loaded alone by its path."""
-    spec = importlib.util.spec_from_file_location(
-        f"omochi_fuzz_{name}", TOOLS / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-signature = _load("stripe_signature")
-amounts = _load("stripe_amounts")
+signature = stripe_events.signature
+amounts = stripe_events.load_addon_tool("stripe_amounts")
 SignatureVerificationError = signature.SignatureVerificationError
 verify_signature = signature.verify_signature
 to_minor_units = amounts.to_minor_units

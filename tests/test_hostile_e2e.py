@@ -13,7 +13,6 @@ end, the live server's log must hold none of the configured secrets and no
 ERROR line from this module's requests.
 """
 
-import importlib.util
 import json
 import os
 import re
@@ -21,29 +20,14 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 import requests
 
+from testkit.stripe_events import signature_header
 
-def _load_signature_module():
-    """The addon's signing helper, loaded alone (no Odoo in this process)."""
-    path = (
-        Path(__file__).resolve().parent.parent
-        / "omochi_payments"
-        / "tools"
-        / "stripe_signature.py"
-    )
-    spec = importlib.util.spec_from_file_location("omochi_hostile_signature", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-signature_header = _load_signature_module().signature_header
 ADMIN = ("admin", "admin")
 PORTAL = ("omochi.portal@example.com", "portal")
 WEBHOOK = "/api/payments/webhook/"

@@ -20,6 +20,8 @@ from urllib.parse import urljoin
 import pytest
 import requests
 
+from testkit.simulator import sim, stripe_api
+
 ADMIN = ("admin", "admin")
 # The server inherits the environment; DESIGN §5 gives the default.
 FRONTEND_URL = os.environ.get("FRONTEND_URL", "http://localhost:3000").rstrip("/")
@@ -50,28 +52,6 @@ EXPIRY = f"12/{(date.today().year + 1) % 100:02d}"
 
 
 # --------------------------------------------------------------------- Stripe
-def stripe_api(simulator_url, path, data):
-    """POST to the simulator's Stripe API with the server's secret key."""
-    key = os.environ["OMOCHI_TEST_STRIPE_SECRET_KEY"]
-    response = requests.post(
-        f"{simulator_url}{path}",
-        headers={"Authorization": f"Bearer {key}"},
-        data=data,
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def sim(simulator_url, method, path, **kwargs):
-    """Call the simulator's control interface (``/_sim``)."""
-    response = requests.request(
-        method, f"{simulator_url}/_sim{path}", timeout=40, **kwargs
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 def wait_for_webhooks(simulator_url):
     """Wait until Stripe has delivered every event (retries included)."""
     answer = sim(simulator_url, "POST", "/webhooks/flush", json={"timeout": 30})

@@ -8,34 +8,18 @@ exactly one transition (one chatter message on the payment and on the order).
 The data is prepared and read as admin through JSON-RPC.
 """
 
-import importlib.util
 import json
 import threading
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
 
+from testkit.simulator import customer_pays, recorded_event
+from testkit.stripe_events import signature_header
+
 ADMIN = ("admin", "admin")
 WEBHOOK = "/api/payments/webhook/"
-SIGNATURE_MODULE = (
-    Path(__file__).resolve().parent.parent
-    / "omochi_payments"
-    / "tools"
-    / "stripe_signature.py"
-)
-
-
-def _load_signature_module():
-    """The addon's signing helper, loaded alone (no Odoo in this process)."""
-    spec = importlib.util.spec_from_file_location("stripe_signature", SIGNATURE_MODULE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-signature_header = _load_signature_module().signature_header
 
 
 @pytest.fixture
@@ -77,31 +61,6 @@ def open_payment(odoo_url, simulator_url, admin, admin_api_key):
         return order, payment["payment_id"], payment["checkout_session_id"]
 
     return open_payment
-
-
-def customer_pays(simulator_url, session_id, outcome="paid"):
-    """The customer on Stripe's hosted page; return the simulator's answer."""
-    response = requests.post(
-        f"{simulator_url}/_sim/checkout/sessions/{session_id}/complete",
-        json={"outcome": outcome},
-        timeout=10,
-    )
-    response.raise_for_status()
-    return response.json()
-
-
-def stripe_event(simulator_url, event_type, object_id):
-    """The event of ``event_type`` Stripe recorded for the object ``object_id``."""
-    response = requests.get(
-        f"{simulator_url}/_sim/events", params={"type": event_type}, timeout=10
-    )
-    response.raise_for_status()
-    [event] = [
-        event
-        for event in response.json()["data"]
-        if event["data"]["object"]["id"] == object_id
-    ]
-    return event
 
 
 def fire_at_once(odoo_url, secret, deliveries):
@@ -211,8 +170,8 @@ def test_same_event_and_competing_event_delivered_at_once(
 ):
     order, payment_id, session_id = open_payment()
     paid = customer_pays(simulator_url, session_id)
-    completed = stripe_event(simulator_url, "checkout.session.completed", session_id)
-    succeeded = stripe_event(
+    completed = recorded_event(simulator_url, "checkout.session.completed", session_id)
+    succeeded = recorded_event(
         simulator_url, "payment_intent.succeeded", paid["payment_intent"]["id"]
     )
     assert completed["data"]["object"]["payment_status"] == "paid"
@@ -246,12 +205,12 @@ def test_failed_attempt_and_completion_delivered_at_once(
     order, payment_id, session_id = open_payment()
     declined = customer_pays(simulator_url, session_id, "failed")
     customer_pays(simulator_url, session_id, "paid")
-    failed = stripe_event(
+    failed = recorded_event(
         simulator_url,
         "payment_intent.payment_failed",
         declined["payment_intent"]["id"],
     )
-    completed = stripe_event(simulator_url, "checkout.session.completed", session_id)
+    completed = recorded_event(simulator_url, "checkout.session.completed", session_id)
 
     answers = fire_at_once(odoo_url, webhook_secret, [(failed, 3), (completed, 3)])
     event_ids = [failed["id"], completed["id"]]
