@@ -135,8 +135,15 @@ class SimulatorApp:
         self.dispatcher = WebhookDispatcher(self.state, delivery)
         self._routes = _routes()
         self._add_configured_webhooks()
-        self.control = ControlApi(self)
-        self.checkout = CheckoutPage(self)
+        self.control = ControlApi(
+            state=self.state,
+            faults=self.faults,
+            request_log=self.request_log,
+            dispatcher=self.dispatcher,
+            api_version=self.api_version,
+            reset=self.reset,
+        )
+        self.checkout = CheckoutPage(self.state, self.public_url)
 
     def reset(self) -> None:
         """Forget all objects, requests, faults, idempotency keys and webhook

@@ -32,7 +32,7 @@ from .errors import StripeError
 from .state import AUTHENTICATION_FAILURE_MESSAGE, DECLINE_MESSAGE
 
 if TYPE_CHECKING:
-    from .app import SimulatorApp
+    from .state import SimulatorState
 
 PAGE_PREFIX = "/c/pay"
 UNAVAILABLE_MESSAGE = "This checkout session is no longer available."
@@ -166,10 +166,13 @@ def validate_form(form, now: int, need_email: bool) -> CardForm:
 
 
 class CheckoutPage:
-    """Serves ``/c/pay/...`` for a :class:`SimulatorApp`."""
+    """Serves ``/c/pay/...``: the hosted page of the Checkout Sessions in
+    ``state``, linked under ``public_url`` when the simulator is published
+    behind a path."""
 
-    def __init__(self, app: "SimulatorApp"):
-        self.app = app
+    def __init__(self, state: "SimulatorState", public_url: str | None = None):
+        self.state = state
+        self.public_url = public_url
         self._routes = Map(
             [
                 Rule(f"{PAGE_PREFIX}/<id>", methods=["GET"], endpoint="show"),
@@ -192,10 +195,6 @@ class CheckoutPage:
             ],
             strict_slashes=False,
         )
-
-    @property
-    def state(self):
-        return self.app.state
 
     def dispatch(self, request: Request) -> Response:
         """Answer one request for the hosted page."""
@@ -293,8 +292,8 @@ class CheckoutPage:
     # ---------------------------------------------------------------- rendering
     def _page_url(self, request: Request, session: dict, suffix: str = "") -> str:
         """The path of this session's page (honouring ``--public-url``)."""
-        if self.app.public_url:
-            root = urlsplit(self.app.public_url).path.rstrip("/")
+        if self.public_url:
+            root = urlsplit(self.public_url).path.rstrip("/")
         else:
             root = request.script_root.rstrip("/")
         return f"{root}{PAGE_PREFIX}/{quote(session['id'], safe='')}{suffix}"

@@ -5,6 +5,7 @@ test) arm faults, read the request log, reset, move the clock and act as the
 customer. Bodies are JSON; answers are JSON; errors have Stripe's shape.
 """
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from werkzeug.exceptions import HTTPException
@@ -15,7 +16,10 @@ from .errors import StripeError, invalid_request
 from .responses import error_response, json_response
 
 if TYPE_CHECKING:
-    from .app import SimulatorApp
+    from .faults import FaultInjector
+    from .requestlog import RequestLog
+    from .state import SimulatorState
+    from .webhooks import WebhookDispatcher
 
 ROUTES = [
     ("/_sim/health", "GET", "health"),
@@ -46,10 +50,26 @@ FAULT_FIELDS = ("kind", "count", "method", "path", "seconds", "retry_after")
 
 
 class ControlApi:
-    """Dispatches ``/_sim/...`` requests to a :class:`SimulatorApp`."""
+    """Dispatches ``/_sim/...`` requests to the simulator's parts: its
+    ``state``, ``faults``, ``request_log`` and webhook ``dispatcher``;
+    ``reset`` forgets everything (the app's, which knows all the parts)."""
 
-    def __init__(self, app: "SimulatorApp"):
-        self.app = app
+    def __init__(
+        self,
+        *,
+        state: "SimulatorState",
+        faults: "FaultInjector",
+        request_log: "RequestLog",
+        dispatcher: "WebhookDispatcher",
+        api_version: str,
+        reset: Callable[[], None],
+    ):
+        self.state = state
+        self.faults = faults
+        self.request_log = request_log
+        self.dispatcher = dispatcher
+        self.api_version = api_version
+        self.reset = reset
         self._routes = Map(
             [Rule(path, methods=[m], endpoint=name) for path, m, name in ROUTES],
             strict_slashes=False,
@@ -73,14 +93,14 @@ class ControlApi:
             return error_response(error)
 
     def _health(self, request, body) -> dict:
-        return {"status": "ok", "api_version": self.app.api_version}
+        return {"status": "ok", "api_version": self.api_version}
 
     def _reset(self, request, body) -> dict:
-        self.app.reset()
+        self.reset()
         return {"reset": True}
 
     def _list_faults(self, request, body) -> dict:
-        return {"data": [f.to_dict() for f in self.app.faults.list()]}
+        return {"data": [f.to_dict() for f in self.faults.list()]}
 
     def _add_faults(self, request, body) -> dict:
         """Body: one fault ``{"kind", "count", "method", "path", "seconds",
@@ -94,17 +114,17 @@ class ControlApi:
             if "should_retry" in spec:
                 options["should_retry"] = spec["should_retry"]
             try:
-                created.append(self.app.faults.add(**options))
+                created.append(self.faults.add(**options))
             except (TypeError, ValueError) as exc:
                 raise invalid_request(str(exc), "kind") from exc
         return {"data": [f.to_dict() for f in created]}
 
     def _clear_faults(self, request, body) -> dict:
-        return {"cleared": self.app.faults.clear()}
+        return {"cleared": self.faults.clear()}
 
     def _list_requests(self, request, body) -> dict:
         """Query: ``path`` (prefix), ``method`` and ``request_id`` filters."""
-        records = self.app.request_log.requests_to(
+        records = self.request_log.requests_to(
             request.args.get("path", ""), request.args.get("method")
         )
         request_id = request.args.get("request_id")
@@ -113,32 +133,32 @@ class ControlApi:
         return {"data": [r.to_dict() for r in records]}
 
     def _clear_requests(self, request, body) -> dict:
-        self.app.request_log.clear()
+        self.request_log.clear()
         return {"cleared": True}
 
     def _list_events(self, request, body) -> dict:
         """Query: ``type`` filter. Oldest first."""
         wanted = request.args.get("type")
-        events = self.app.state.events
+        events = self.state.events
         return {"data": [e for e in events if not wanted or e["type"] == wanted]}
 
     def _get_object(self, request, body, id: str) -> dict:
-        return self.app.state.get_object(id)
+        return self.state.get_object(id)
 
     def _get_clock(self, request, body) -> dict:
-        return {"now": self.app.state.now()}
+        return {"now": self.state.now()}
 
     def _advance_clock(self, request, body) -> dict:
         """Body: ``{"advance": seconds}``."""
         seconds = body.get("advance")
         if not isinstance(seconds, (int, float)) or seconds < 0:
             raise invalid_request("'advance' must be a number of seconds >= 0.")
-        return {"now": self.app.state.advance_time(seconds)}
+        return {"now": self.state.advance_time(seconds)}
 
     def _complete(self, request, body, id: str) -> dict:
         """Body: ``{"outcome": "paid"|"unpaid"|"failed", "amount_total",
         "currency", "customer_email", "failure_message"}`` (all optional)."""
-        return self.app.state.complete_checkout_session(
+        return self.state.complete_checkout_session(
             id,
             body.get("outcome", "paid"),
             amount_total=body.get("amount_total"),
@@ -148,14 +168,14 @@ class ControlApi:
         )
 
     def _expire_now(self, request, body, id: str) -> dict:
-        return {"checkout_session": self.app.state.expire_now(id)}
+        return {"checkout_session": self.state.expire_now(id)}
 
     def _async_result(self, request, body, id: str) -> dict:
         """Body: ``{"outcome": "succeeded"|"failed"}``."""
         outcome = body.get("outcome", "succeeded")
         if outcome not in ("succeeded", "failed"):
             raise invalid_request("outcome must be 'succeeded' or 'failed'.", "outcome")
-        return self.app.state.settle_async_payment(id, outcome == "succeeded")
+        return self.state.settle_async_payment(id, outcome == "succeeded")
 
     def _authenticate(self, request, body, id: str) -> dict:
         """Body: ``{"action": "approve"|"fail"}`` for a session whose card asked
@@ -163,12 +183,12 @@ class ControlApi:
         action = body.get("action", "approve")
         if action not in ("approve", "fail"):
             raise invalid_request("action must be 'approve' or 'fail'.", "action")
-        return self.app.state.authenticate_checkout_session(id, action == "approve")
+        return self.state.authenticate_checkout_session(id, action == "approve")
 
     def _list_deliveries(self, request, body) -> dict:
         """Query filters: ``event_id``, ``type``, ``url``, ``endpoint``."""
         args = request.args
-        attempts = self.app.dispatcher.deliveries(
+        attempts = self.dispatcher.deliveries(
             args.get("event_id"),
             event_type=args.get("type"),
             url=args.get("url"),
@@ -176,17 +196,17 @@ class ControlApi:
         )
         return {
             "data": [a.to_dict() for a in attempts],
-            "pending": self.app.dispatcher.pending,
+            "pending": self.dispatcher.pending,
         }
 
     def _clear_deliveries(self, request, body) -> dict:
-        return {"cleared": self.app.dispatcher.clear_deliveries()}
+        return {"cleared": self.dispatcher.clear_deliveries()}
 
     def _webhook_settings(self, request, body) -> dict:
-        dispatcher = self.app.dispatcher
+        dispatcher = self.dispatcher
         endpoints = [
             {k: endpoint[k] for k in ("id", "url", "enabled_events")}
-            for endpoint, _secret in self.app.state.webhook_targets()
+            for endpoint, _secret in self.state.webhook_targets()
         ]
         return {
             **dispatcher.config.to_dict(),
@@ -200,7 +220,7 @@ class ControlApi:
         if not isinstance(body, dict):
             raise invalid_request("The body must be a JSON object.")
         try:
-            self.app.dispatcher.config.update(**body)
+            self.dispatcher.config.update(**body)
         except (TypeError, ValueError) as exc:
             raise invalid_request(str(exc)) from exc
         return self._webhook_settings(request, body)
@@ -215,13 +235,13 @@ class ControlApi:
             raise invalid_request(
                 f"'timeout' must be between 0 and {MAX_FLUSH_TIMEOUT}.", "timeout"
             )
-        idle = self.app.dispatcher.wait(timeout)
-        return {"idle": idle, "pending": self.app.dispatcher.pending}
+        idle = self.dispatcher.wait(timeout)
+        return {"idle": idle, "pending": self.dispatcher.pending}
 
     def _resend_event(self, request, body, id: str) -> dict:
         """Body: ``{"endpoint": "we_..."}`` (optional): queue the event again."""
         endpoint = body.get("endpoint") if isinstance(body, dict) else None
-        return {"queued": self.app.dispatcher.resend(id, endpoint)}
+        return {"queued": self.dispatcher.resend(id, endpoint)}
 
 
 def _json_body(request: Request):
