@@ -11,6 +11,8 @@ and the benchmarks (``bench/``).
   and drives its control API;
 * :mod:`testkit.stripe_events` builds and signs Stripe events as Stripe
   sends them;
+* :mod:`testkit.processes` stops child processes;
+* :mod:`testkit.seeding` holds the building blocks of seed modules;
 * :mod:`testkit.nginx` runs Debian's nginx in front of several servers.
 
 It imports no Odoo: the processes it starts do.

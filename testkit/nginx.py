@@ -4,11 +4,11 @@ foreground (``daemon off``), stopped with the test."""
 
 import os
 import shutil
-import signal
 import subprocess
 import time
 from pathlib import Path
 
+from . import processes
 from .odoo import wait_http
 from .ports import LOOPBACK, free_port
 
@@ -121,13 +121,7 @@ class Nginx:
 
     def stop(self):
         """Quit at once (SIGTERM: nginx's fast shutdown)."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        processes.stop(self.process)
 
     def __enter__(self):
         return self.start()

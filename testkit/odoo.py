@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from . import db
+from . import db, processes
 from .ports import LOOPBACK, free_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -244,9 +244,12 @@ class OdooServer:
                 stderr=stderr,
                 start_new_session=True,
             )
-        if not wait_http(f"{self.url}/web/health", self.running, timeout):
-            self.kill()
-            raise OdooError(f"Odoo did not start on {self.url}; see {self.logfile}")
+        try:
+            if not wait_http(f"{self.url}/web/health", self.running, timeout):
+                raise OdooError(f"Odoo did not start on {self.url}; see {self.logfile}")
+        except BaseException:
+            self.kill()  # never leave a server behind a failed start
+            raise
         return self
 
     def kill(self):
@@ -260,11 +263,8 @@ class OdooServer:
     def stop(self, timeout=STOP_TIMEOUT):
         """Stop gracefully (Odoo finishes the requests under way); SIGKILL
         what is left after ``timeout`` seconds."""
-        if self.running():
-            self.process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=timeout)
-        self.kill()
+        processes.stop(self.process, timeout)
+        self.kill()  # what the master left behind, if anything
 
     def __enter__(self):
         return self.start()

@@ -6,6 +6,7 @@ import subprocess
 
 import requests
 
+from . import processes
 from .odoo import PYTHON, REPO, wait_http
 from .ports import LOOPBACK, free_port
 
@@ -52,13 +53,7 @@ class SimulatorProcess:
         return self
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        processes.stop(self.process)
 
     def __enter__(self):
         return self.start()

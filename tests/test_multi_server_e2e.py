@@ -102,17 +102,19 @@ def cluster(odoo_database, tmp_path_factory, webhook_secret):
             os.environ["OMOCHI_TEST_STRIPE_SECRET_KEY"],
             (webhook_secret,),
         )
-        for name in ("a", "b"):
-            servers.append(
-                OdooServer(
-                    config,
-                    database,
-                    root / f"odoo_{name}.log",
-                    workers=SERVER_WORKERS,
-                    cron_threads=SERVER_CRON_THREADS,
-                    env=env,
-                ).start()
+        servers.extend(
+            OdooServer(
+                config,
+                database,
+                root / f"odoo_{name}.log",
+                workers=SERVER_WORKERS,
+                cron_threads=SERVER_CRON_THREADS,
+                env=env,
             )
+            for name in ("a", "b")
+        )
+        for server in servers:
+            server.start()
         upstreams = [f"127.0.0.1:{server.port}" for server in servers]
         nginx = Nginx(upstreams, root / "nginx", read_timeout=DELIVERY_TIMEOUT).start()
         yield Cluster(config, database, servers, nginx, seeded, root)
