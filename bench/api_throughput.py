@@ -12,14 +12,14 @@ call to the simulator each), which is reported too.
     python3 bench/api_throughput.py [--duration 10]
 """
 
-import argparse
 import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The repository's root: the bench kit, the test kit and the seeds.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import common
+from bench import benchkit
 
 HEALTH = "/web/health"
 PAY = "/api/orders/"
@@ -27,20 +27,20 @@ CHECK = "/api/payments/check_status/"
 
 
 def run(args, workdir, odoo_version):
-    template = common.ensure_template("omochi", workdir, odoo_version)
-    with common.throwaway(template, "api") as dbname:
-        payments = common.multiply_orders(
+    template = benchkit.ensure_template("omochi", workdir, odoo_version)
+    with benchkit.throwaway(template, "api") as dbname:
+        payments = benchkit.multiply_orders(
             dbname, args.orders, "api", with_session=False
         )
-        common.analyze(dbname)
-        api_key = common.config_param(dbname, "omochi_bench.api_key")
+        benchkit.analyze(dbname)
+        api_key = benchkit.config_param(dbname, "omochi_bench.api_key")
         auth = {"Authorization": f"Bearer {api_key}"}
-        with common.simulator() as sim_url:
+        with benchkit.simulator_process() as sim_url:
             env = {
                 "STRIPE_API_BASE": sim_url,
-                "STRIPE_SECRET_KEY": common.STRIPE_SECRET_KEY,
+                "STRIPE_SECRET_KEY": benchkit.STRIPE_SECRET_KEY,
             }
-            with common.OdooServer(dbname, workdir, env=env) as server:
+            with benchkit.OdooServer(dbname, workdir, env=env) as server:
                 rows = measure(server, payments, auth, args)
     return rows
 
@@ -57,10 +57,10 @@ def measure(server, payments, auth, args):
             {**auth, "Content-Type": "application/json"},
         )
 
-    common.run_load("warmup", lambda _i: health, 2, max_requests=40)
+    benchkit.run_load("warmup", lambda _i: health, 2, max_requests=40)
     # Create the sessions (201), one per order, one at a time.
     mark = server.mark()
-    created = common.run_load(
+    created = benchkit.run_load(
         "pay (new session)", pay, 1, max_requests=len(payments), keep_bodies=True
     )
     rows = [figures(created, server.access_log(mark, server.mark(), PAY), None)]
@@ -75,8 +75,8 @@ def measure(server, payments, auth, args):
         return ("GET", f"{server.url}{CHECK}?session_id={session}", None, auth)
 
     for concurrency in args.concurrency:
-        common.run_load("warmup", pay, concurrency, max_requests=2 * concurrency)
-        common.run_load("warmup", check, concurrency, max_requests=2 * concurrency)
+        benchkit.run_load("warmup", pay, concurrency, max_requests=2 * concurrency)
+        benchkit.run_load("warmup", check, concurrency, max_requests=2 * concurrency)
         phases = (
             ("/web/health", lambda _i: health, HEALTH),
             ("pay (reuse)", pay, PAY),
@@ -85,7 +85,7 @@ def measure(server, payments, auth, args):
         health_row = None
         for label, make, path in phases:
             mark = server.mark()
-            result = common.run_load(
+            result = benchkit.run_load(
                 label, make, concurrency, duration=args.duration, max_requests=20000
             )
             row = figures(result, server.access_log(mark, server.mark(), path), None)
@@ -93,7 +93,7 @@ def measure(server, payments, auth, args):
                 health_row = row
             row["ratio"] = row["rate"] / health_row["rate"]
             rows.append(row)
-            common.log(
+            benchkit.log(
                 f"c={concurrency} {label}: {row['rate']:.1f}/s "
                 f"({row['ratio']:.2f}), {row['statuses']}"
             )
@@ -110,7 +110,7 @@ def figures(result, entries, health_row):
         "p50": result.percentile(50),
         "p95": result.percentile(95),
         "p99": result.percentile(99),
-        "queries": common.mean(queries),
+        "queries": benchkit.mean(queries),
         "server_errors": result.server_errors,
         "statuses": result.status_counts(),
         "ratio": float("nan"),
@@ -131,7 +131,7 @@ def report(args, odoo_version, rows):
         "5xx+errors",
         "ratio to /web/health",
     ]
-    table = common.markdown_table(
+    table = benchkit.markdown_table(
         headers,
         [
             [
@@ -140,9 +140,9 @@ def report(args, odoo_version, rows):
                 row["count"],
                 row["statuses"],
                 f"{row['rate']:.1f}",
-                common.ms(row["p50"]),
-                common.ms(row["p95"]),
-                common.ms(row["p99"]),
+                benchkit.ms(row["p50"]),
+                benchkit.ms(row["p95"]),
+                benchkit.ms(row["p99"]),
                 f"{row['queries']:.1f}",
                 row["server_errors"],
                 "-" if row["ratio"] != row["ratio"] else f"{row['ratio']:.2f}",
@@ -151,7 +151,7 @@ def report(args, odoo_version, rows):
         ],
     )
     body = f"""
-{common.machine_line(odoo_version, args.load_before)}
+{benchkit.machine_line(odoo_version, args.load_before)}
 
 Command: `python3 bench/api_throughput.py --duration {args.duration}` (from the
 repository root).
@@ -169,23 +169,17 @@ Queries per request come from Odoo's access log.
 
 {table}
 """
-    common.write_section("api_throughput", "API throughput: pay and check_status", body)
+    benchkit.write_section(
+        "api_throughput", "API throughput: pay and check_status", body
+    )
     print(table)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser):
     parser.add_argument("--duration", type=float, default=10.0, help="s per phase")
     parser.add_argument("--orders", type=int, default=40)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--keep-logs", action="store_true")
-    args = parser.parse_args()
-    odoo_version = common.require_odoo()
-    args.load_before = common.load_average()
-    with common.workspace(args.keep_logs) as workdir:
-        rows = run(args, workdir, odoo_version)
-    report(args, odoo_version, rows)
 
 
 if __name__ == "__main__":
-    main()
+    benchkit.main(__doc__, add_arguments, run, report)

@@ -10,15 +10,15 @@ burst of 50 clients on the same server.
     python3 bench/duplicate_storm.py [--clients 50]
 """
 
-import argparse
 import json
 import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The repository's root: the bench kit, the test kit and the seeds.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import common
+from bench import benchkit
 
 WEBHOOK = "/api/payments/webhook/"
 HEALTH = "/web/health"
@@ -31,7 +31,7 @@ def table_writes(dbname):
     """Rows inserted, updated and deleted in the database so far (all tables),
     once every backend has flushed its statistics."""
     time.sleep(STATS_WAIT)
-    rows = common.pg_query(
+    rows = benchkit.db.query(
         dbname,
         "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0), "
         "coalesce(json_object_agg(relname, n_tup_ins + n_tup_upd + n_tup_del) "
@@ -51,28 +51,30 @@ def diff(after, before):
 
 def deliver(server, event):
     body = json.dumps(event).encode()
-    return ("POST", f"{server.url}{WEBHOOK}", body, common.signed_headers(body))
+    return ("POST", f"{server.url}{WEBHOOK}", body, benchkit.signed_headers(body))
 
 
 def run(args, workdir, odoo_version):
-    template = common.ensure_template("omochi", workdir, odoo_version)
-    with common.throwaway(template, "storm") as dbname:
-        payments = common.multiply_orders(dbname, 20, "storm")
-        common.analyze(dbname)
-        with common.OdooServer(dbname, workdir) as server:
+    template = benchkit.ensure_template("omochi", workdir, odoo_version)
+    with benchkit.throwaway(template, "storm") as dbname:
+        payments = benchkit.multiply_orders(dbname, 20, "storm")
+        benchkit.analyze(dbname)
+        with benchkit.OdooServer(dbname, workdir) as server:
             health = ("GET", f"{server.url}{HEALTH}", None, {})
             # Warm both workers (routes, caches) on other payments.
-            common.run_load("warmup", lambda _i: health, 2, max_requests=40)
-            common.run_load(
+            benchkit.run_load("warmup", lambda _i: health, 2, max_requests=40)
+            benchkit.run_load(
                 "warmup",
-                lambda i: deliver(server, common.checkout_completed_event(payments[i])),
+                lambda i: deliver(
+                    server, benchkit.checkout_completed_event(payments[i])
+                ),
                 2,
                 max_requests=10,
             )
             # Writes of one completing delivery, the reference.
             before, tables_before = table_writes(dbname)
-            single = common.http_request(
-                *deliver(server, common.checkout_completed_event(payments[10]))
+            single = benchkit.http_request(
+                *deliver(server, benchkit.checkout_completed_event(payments[10]))
             )
             assert single.status == 200, single.body
             after, tables_after = table_writes(dbname)
@@ -80,15 +82,17 @@ def run(args, workdir, odoo_version):
             single_tables = diff(tables_after, tables_before)
             # The no-op route under the same burst.
             mark = server.mark()
-            noop = common.burst("health", [health] * args.clients, resend_resets=RESEND)
+            noop = benchkit.burst(
+                "health", [health] * args.clients, resend_resets=RESEND
+            )
             noop_entries = server.access_log(mark, server.mark(), HEALTH)
             # The storm.
             payment = payments[11]
-            event = common.checkout_completed_event(payment)
+            event = benchkit.checkout_completed_event(payment)
             request = deliver(server, event)  # one signature, as Stripe's retry
             before, tables_before = after, tables_after
             mark = server.mark()
-            storm = common.burst(
+            storm = benchkit.burst(
                 "storm", [request] * args.clients, resend_resets=RESEND
             )
             end = server.mark()
@@ -96,7 +100,7 @@ def run(args, workdir, odoo_version):
             entries = server.access_log(mark, end, WEBHOOK)
             retries = server.count_log(RETRY_PATTERN, mark, end)
         storm_writes, storm_tables = after - before, diff(tables_after, tables_before)
-        state = common.pg_query(
+        state = benchkit.db.query(
             dbname,
             """
             SELECT t.status, o.state,
@@ -163,21 +167,21 @@ def report(args, odoo_version, r):
             f"`{HEALTH}` (no-op)",
             args.clients,
             noop.status_counts(),
-            common.ms(noop.percentile(50)),
-            common.ms(noop.percentile(95)),
-            common.ms(noop.percentile(99)),
-            common.ms(max(noop.latencies)),
-            f"{common.mean([e.queries for e in r['noop_entries']]):.1f}",
+            benchkit.ms(noop.percentile(50)),
+            benchkit.ms(noop.percentile(95)),
+            benchkit.ms(noop.percentile(99)),
+            benchkit.ms(max(noop.latencies)),
+            f"{benchkit.mean([e.queries for e in r['noop_entries']]):.1f}",
             noop.server_errors,
         ],
         [
             "same signed event",
             args.clients,
             storm.status_counts(),
-            common.ms(storm.percentile(50)),
-            common.ms(storm.percentile(95)),
-            common.ms(storm.percentile(99)),
-            common.ms(max(storm.latencies)),
+            benchkit.ms(storm.percentile(50)),
+            benchkit.ms(storm.percentile(95)),
+            benchkit.ms(storm.percentile(99)),
+            benchkit.ms(max(storm.latencies)),
             (
                 f"{processing[0].queries if processing else '-'} (processing), "
                 f"{min(dup_queries, default=0)}-{max(dup_queries, default=0)} "
@@ -186,9 +190,9 @@ def report(args, odoo_version, r):
             storm.server_errors,
         ],
     ]
-    table = common.markdown_table(headers, rows)
+    table = benchkit.markdown_table(headers, rows)
     max_dup = max(dup_queries, default=0)
-    targets = common.markdown_table(
+    targets = benchkit.markdown_table(
         ["target", "measured", "verdict"],
         [
             [
@@ -197,17 +201,17 @@ def report(args, odoo_version, r):
                     f"payment {status}, order {order_state}, {event_rows} event row, "
                     f"{r['firsts']} answer `duplicate: false`"
                 ),
-                common.verdict(transitions_ok),
+                benchkit.verdict(transitions_ok),
             ],
             [
                 "zero 5xx",
                 str(storm.server_errors),
-                common.verdict(storm.server_errors == 0),
+                benchkit.verdict(storm.server_errors == 0),
             ],
             [
                 "≤ 4 queries per duplicate",
-                f"max {max_dup}, mean {common.mean(dup_queries):.1f}",
-                common.verdict(max_dup <= 4),
+                f"max {max_dup}, mean {benchkit.mean(dup_queries):.1f}",
+                benchkit.verdict(max_dup <= 4),
             ],
             [
                 "no write per duplicate",
@@ -215,24 +219,24 @@ def report(args, odoo_version, r):
                     f"{extra_writes} rows written by the storm beyond one processing "
                     f"({r['storm_writes']} vs {r['single_writes']})"
                 ),
-                common.verdict(extra_writes <= 0),
+                benchkit.verdict(extra_writes <= 0),
             ],
             [
                 "no serialization retry",
                 f"{r['retries']} retries logged",
-                common.verdict(r["retries"] == 0),
+                benchkit.verdict(r["retries"] == 0),
             ],
             [
                 "p99 ≤ 3× the no-op route's p99",
                 f"{p99_ratio:.2f}×",
-                common.verdict(p99_ratio <= 3),
+                benchkit.verdict(p99_ratio <= 3),
             ],
         ],
     )
     errors = sorted({error.split("(")[0] for error in storm.errors}) or "none"
     resets = (noop.resets, storm.resets)
     body = f"""
-{common.machine_line(odoo_version, args.load_before)}
+{benchkit.machine_line(odoo_version, args.load_before)}
 
 Command: `python3 bench/duplicate_storm.py --clients {args.clients}` (from the
 repository root).
@@ -265,23 +269,15 @@ order.
 
 {targets}
 """
-    common.write_section("duplicate_storm", "Duplicate storm", body)
+    benchkit.write_section("duplicate_storm", "Duplicate storm", body)
     print(table)
     print()
     print(targets)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser):
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--keep-logs", action="store_true")
-    args = parser.parse_args()
-    odoo_version = common.require_odoo()
-    args.load_before = common.load_average()
-    with common.workspace(args.keep_logs) as workdir:
-        result = run(args, workdir, odoo_version)
-    report(args, odoo_version, result)
 
 
 if __name__ == "__main__":
-    main()
+    benchkit.main(__doc__, add_arguments, run, report)

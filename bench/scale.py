@@ -12,28 +12,28 @@ empty event table.
     python3 bench/scale.py [--records 10000] [--events 100000]
 """
 
-import argparse
 import json
 import os
 import sys
 import xml.etree.ElementTree as ET
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The repository's root: the bench kit, the test kit and the seeds.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import common
+from bench import benchkit
 
 WEBHOOK = "/api/payments/webhook/"
 LIST_PATH = "/web/dataset/call_kw/omochi.payment.transaction/web_search_read"
 PORTAL_PATH = "/my/orders"
 REPEAT = 7
-SEED = common.SEED_ORDERS
+SEED = benchkit.SEED_ORDERS
 TARGET_LATENCY = 1.2
 
 
 def list_specification(server, cookie):
     """The fields of the transactions list view, as the web client asks them."""
-    views = common.http_request(
-        *common.json_rpc(
+    views = benchkit.http_request(
+        *benchkit.json_rpc(
             server.url,
             "/web/dataset/call_kw/omochi.payment.transaction/get_views",
             {
@@ -58,7 +58,7 @@ def list_specification(server, cookie):
 
 def measure_pages(server, admin_cookie, portal_cookie, spec):
     """Median queries and latency of the list and the portal page."""
-    list_request = common.json_rpc(
+    list_request = benchkit.json_rpc(
         server.url,
         LIST_PATH,
         {
@@ -89,7 +89,9 @@ def measure_pages(server, admin_cookie, portal_cookie, spec):
         ("portal /my/orders", portal_request, PORTAL_PATH),
     ):
         mark = server.mark()
-        result = common.run_load(label, lambda _i, r=request: r, 1, max_requests=REPEAT)
+        result = benchkit.run_load(
+            label, lambda _i, r=request: r, 1, max_requests=REPEAT
+        )
         entries = server.access_log(mark, server.mark(), path)
         if set(result.statuses) != {200}:
             sys.exit(f"ERROR: {label} answered {result.status_counts()}")
@@ -106,11 +108,11 @@ def measure_pages(server, admin_cookie, portal_cookie, spec):
 
 def webhook_latency(server, payments, count):
     def make(index):
-        body = json.dumps(common.checkout_completed_event(payments[index])).encode()
-        return ("POST", f"{server.url}{WEBHOOK}", body, common.signed_headers(body))
+        body = json.dumps(benchkit.checkout_completed_event(payments[index])).encode()
+        return ("POST", f"{server.url}{WEBHOOK}", body, benchkit.signed_headers(body))
 
     mark = server.mark()
-    result = common.run_load("webhook", make, 1, max_requests=count)
+    result = benchkit.run_load("webhook", make, 1, max_requests=count)
     entries = server.access_log(mark, server.mark(), WEBHOOK)
     if set(result.statuses) != {200}:
         sys.exit(f"ERROR: the webhook answered {result.status_counts()}")
@@ -121,12 +123,12 @@ def store_events(dbname, count):
     """``count`` processed events (copies of a realistic payload) spread over
     the stored payments, as months of traffic leave them."""
     sample = json.dumps(
-        common.checkout_completed_event(
-            common.Payment(0, "0" * 36, "cs_test_x", 0, "0" * 36, 1950, "USD"),
+        benchkit.checkout_completed_event(
+            benchkit.Payment(0, "0" * 36, "cs_test_x", 0, "0" * 36, 1950, "USD"),
             event_id="evt_XXXX",
         )
     )
-    common.pg_query(
+    benchkit.db.query(
         dbname,
         """
         INSERT INTO omochi_payment_event
@@ -151,26 +153,26 @@ def store_events(dbname, count):
 
 
 def count_rows(dbname, table):
-    return common.pg_query(dbname, f"SELECT count(*) FROM {table}")[0][0]
+    return benchkit.db.query(dbname, f"SELECT count(*) FROM {table}")[0][0]
 
 
 def run(args, workdir, odoo_version):
-    template = common.ensure_template("omochi", workdir, odoo_version)
+    template = benchkit.ensure_template("omochi", workdir, odoo_version)
     with (
-        common.throwaway(template, "scale_a") as db_a,
-        common.throwaway(template, "scale_b") as db_b,
+        benchkit.throwaway(template, "scale_a") as db_a,
+        benchkit.throwaway(template, "scale_b") as db_b,
     ):
         # B: the large set plus the stored events, for the webhook latency.
-        payments_b = common.multiply_orders(db_b, args.records - SEED, "scale")
-        common.log(f"storing {args.events:,} events")
+        payments_b = benchkit.multiply_orders(db_b, args.records - SEED, "scale")
+        benchkit.log(f"storing {args.events:,} events")
         store_events(db_b, args.events)
-        common.analyze(db_b)
-        common.analyze(db_a)
+        benchkit.analyze(db_b)
+        benchkit.analyze(db_a)
         sizes = {}
-        with common.OdooServer(db_a, workdir) as server:
-            admin = common.web_login(server.url, db_a, "admin", "admin")
-            portal = common.web_login(
-                server.url, db_a, common.PORTAL_LOGIN, common.PORTAL_LOGIN
+        with benchkit.OdooServer(db_a, workdir) as server:
+            admin = benchkit.web_login(server.url, db_a, "admin", "admin")
+            portal = benchkit.web_login(
+                server.url, db_a, benchkit.PORTAL_LOGIN, benchkit.PORTAL_LOGIN
             )
             spec = list_specification(server, admin)
             measure_pages(server, admin, portal, spec)  # warm the workers
@@ -178,12 +180,12 @@ def run(args, workdir, odoo_version):
             for size in (SEED, 100, args.records):
                 added = size - count_rows(db_a, "omochi_payment_transaction")
                 if added > 0:
-                    payments_a = common.multiply_orders(db_a, added, f"s{size}")
-                    common.analyze(db_a)
+                    payments_a = benchkit.multiply_orders(db_a, added, f"s{size}")
+                    benchkit.analyze(db_a)
                     measure_pages(server, admin, portal, spec)
                 sizes[size] = measure_pages(server, admin, portal, spec)
-                common.log(f"{size} records: {sizes[size]}")
-            with common.OdooServer(db_b, workdir) as server_b:
+                benchkit.log(f"{size} records: {sizes[size]}")
+            with benchkit.OdooServer(db_b, workdir) as server_b:
                 latency = webhook_rounds(
                     args, {"a": (server, payments_a), "b": (server_b, payments_b)}
                 )
@@ -218,11 +220,11 @@ def merge(results):
     entries = [entry for result in results for entry in result["entries"]]
     return {
         "count": len(latencies),
-        "p50": common.percentile(latencies, 50),
-        "p95": common.percentile(latencies, 95),
-        "mean": common.mean(latencies),
-        "queries": common.mean([e.queries for e in entries]),
-        "server": common.mean([e.query_time + e.other_time for e in entries]),
+        "p50": benchkit.percentile(latencies, 50),
+        "p95": benchkit.percentile(latencies, 95),
+        "mean": benchkit.mean(latencies),
+        "queries": benchkit.mean([e.queries for e in entries]),
+        "server": benchkit.mean([e.query_time + e.other_time for e in entries]),
     }
 
 
@@ -236,14 +238,14 @@ def report(args, odoo_version, r):
             low, high = sizes[size][label]["queries_range"]
             cells.append(f"{sizes[size][label]['queries']} ({low}-{high})")
         for size in counts:
-            cells.append(common.ms(sizes[size][label]["p50"]))
+            cells.append(benchkit.ms(sizes[size][label]["p50"]))
         small, middle, large = (sizes[size][label]["queries"] for size in counts)
         cells.append(
-            common.verdict(large <= middle)
+            benchkit.verdict(large <= middle)
             + ("" if large <= small else f" (+{large - small} vs {counts[0]})")
         )
         page_rows.append(cells)
-    pages = common.markdown_table(
+    pages = benchkit.markdown_table(
         [
             "page",
             *(f"queries, {size:,} records" for size in counts),
@@ -254,7 +256,7 @@ def report(args, odoo_version, r):
     )
     latency, stored = r["latency"], r["stored"]
     ratio = latency["b"]["p50"] / latency["a"]["p50"]
-    hooks = common.markdown_table(
+    hooks = benchkit.markdown_table(
         [
             "database",
             "stored events (end)",
@@ -270,18 +272,18 @@ def report(args, odoo_version, r):
                 label,
                 f"{stored[name]:,}",
                 latency[name]["count"],
-                common.ms(latency[name]["p50"]),
-                common.ms(latency[name]["p95"]),
-                common.ms(latency[name]["mean"]),
-                common.ms(latency[name]["server"]),
+                benchkit.ms(latency[name]["p50"]),
+                benchkit.ms(latency[name]["p95"]),
+                benchkit.ms(latency[name]["mean"]),
+                benchkit.ms(latency[name]["server"]),
                 f"{latency[name]['queries']:.1f}",
             ]
             for name, label in (("a", "empty event table"), ("b", "100k events"))
         ],
     )
-    verdict = common.verdict(ratio <= TARGET_LATENCY)
+    verdict = benchkit.verdict(ratio <= TARGET_LATENCY)
     body = f"""
-{common.machine_line(odoo_version, args.load_before)}
+{benchkit.machine_line(odoo_version, args.load_before)}
 
 Command: `python3 bench/scale.py --records {args.records} --events {args.events}`
 (from the repository root).
@@ -309,26 +311,18 @@ machine weighs on both alike:
 Target: p50 with {args.events:,} stored events within 20% of the empty-table
 figure: {ratio:.2f}× — {verdict}.
 """
-    common.write_section("scale", "Scale", body)
+    benchkit.write_section("scale", "Scale", body)
     print(pages)
     print()
     print(hooks)
     print(f"\nwebhook p50 ratio {ratio:.2f} ({verdict})")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser):
     parser.add_argument("--records", type=int, default=10000)
     parser.add_argument("--events", type=int, default=100000)
     parser.add_argument("--webhooks", type=int, default=120)
-    parser.add_argument("--keep-logs", action="store_true")
-    args = parser.parse_args()
-    odoo_version = common.require_odoo()
-    args.load_before = common.load_average()
-    with common.workspace(args.keep_logs) as workdir:
-        result = run(args, workdir, odoo_version)
-    report(args, odoo_version, result)
 
 
 if __name__ == "__main__":
-    main()
+    benchkit.main(__doc__, add_arguments, run, report)

@@ -18,9 +18,10 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The repository's root: the bench kit, the test kit and the seeds.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import common
+from bench import benchkit
 
 WEBHOOK = "/api/payments/webhook/"
 ODOO_STRIPE_WEBHOOK = "/payment/stripe/webhook"
@@ -38,8 +39,8 @@ def health_request(server):
 
 def omochi_request(server, payments):
     def make(index):
-        body = json.dumps(common.checkout_completed_event(payments[index])).encode()
-        return ("POST", f"{server.url}{WEBHOOK}", body, common.signed_headers(body))
+        body = json.dumps(benchkit.checkout_completed_event(payments[index])).encode()
+        return ("POST", f"{server.url}{WEBHOOK}", body, benchkit.signed_headers(body))
 
     return make
 
@@ -75,7 +76,7 @@ def odoo_stripe_request(server, references):
             "POST",
             f"{server.url}{ODOO_STRIPE_WEBHOOK}",
             body,
-            common.signed_headers(body),
+            benchkit.signed_headers(body),
         )
 
     return make
@@ -84,13 +85,13 @@ def odoo_stripe_request(server, references):
 def multiply_odoo_stripe(dbname, count):
     """Copies of the seed ``payment.transaction`` (pending), each with its own
     reference; return ``[(reference, amount minor, currency)]``."""
-    with contextlib.closing(common.pg_connect(dbname, autocommit=False)) as conn:
+    with contextlib.closing(benchkit.db.connect(dbname, autocommit=False)) as conn:
         with conn.cursor() as cursor:
             cursor.execute(
                 "SELECT id FROM payment_transaction WHERE reference = 'BENCHSEED-0'"
             )
             seed = cursor.fetchone()[0]
-            common._clone_rows(
+            benchkit.clone_rows(
                 cursor,
                 "payment_transaction",
                 f"FROM payment_transaction s, generate_series(1, {int(count)}) g "
@@ -119,21 +120,21 @@ def measure(server, target_label, path, make_target, pool_size, args):
     rows of figures."""
     health = health_request(server)
     used = 0
-    common.run_load("warmup", health, 2, max_requests=40)
+    benchkit.run_load("warmup", health, 2, max_requests=40)
     warm = min(16, pool_size // 10)
-    common.run_load("warmup", lambda i: make_target(used + i), 2, max_requests=warm)
+    benchkit.run_load("warmup", lambda i: make_target(used + i), 2, max_requests=warm)
     used += warm
     rows = []
     for concurrency in args.concurrency:
         mark = server.mark()
-        result = common.run_load(
+        result = benchkit.run_load(
             "health", health, concurrency, duration=args.duration, max_requests=50000
         )
         health_entries = server.access_log(mark, server.mark(), HEALTH)
         health_row = figures(HEALTH, result, health_entries, None)
         mark = server.mark()
         offset = used
-        result = common.run_load(
+        result = benchkit.run_load(
             target_label,
             lambda i, offset=offset: make_target(offset + i),
             concurrency,
@@ -147,13 +148,13 @@ def measure(server, target_label, path, make_target, pool_size, args):
         row = figures(target_label, result, entries, health_row)
         row["retries"] = retries
         rows.extend([health_row, row])
-        common.log(
+        benchkit.log(
             f"c={concurrency}: {HEALTH} {health_row['rate']:.0f}/s, "
             f"{target_label} {row['rate']:.1f}/s ({row['ratio']:.2f}), "
             f"{row['queries']:.1f} queries/event, statuses {row['statuses']}"
         )
         if used >= pool_size:
-            common.log("the pool of payments is used up: later phases are shorter")
+            benchkit.log("the pool of payments is used up: later phases are shorter")
     return rows, used
 
 
@@ -167,7 +168,7 @@ def figures(label, result, entries, health_row):
         "p50": result.percentile(50),
         "p95": result.percentile(95),
         "p99": result.percentile(99),
-        "queries": common.mean(queries),
+        "queries": benchkit.mean(queries),
         "queries_max": max(queries, default=0),
         "server_errors": result.server_errors,
         "statuses": result.status_counts(),
@@ -179,11 +180,11 @@ def figures(label, result, entries, health_row):
 
 
 def run_omochi(args, workdir, odoo_version):
-    template = common.ensure_template("omochi", workdir, odoo_version)
-    with common.throwaway(template, "webhook") as dbname:
-        payments = common.multiply_orders(dbname, args.pool, "wh")
-        common.analyze(dbname)
-        with common.OdooServer(dbname, workdir) as server:
+    template = benchkit.ensure_template("omochi", workdir, odoo_version)
+    with benchkit.throwaway(template, "webhook") as dbname:
+        payments = benchkit.multiply_orders(dbname, args.pool, "wh")
+        benchkit.analyze(dbname)
+        with benchkit.OdooServer(dbname, workdir) as server:
             rows, used = measure(
                 server,
                 f"omochi {WEBHOOK}",
@@ -192,20 +193,20 @@ def run_omochi(args, workdir, odoo_version):
                 len(payments),
                 args,
             )
-        completed = common.pg_query(
+        completed = benchkit.db.query(
             dbname,
             "SELECT count(*) FROM omochi_payment_transaction t "
             "JOIN omochi_order o ON o.id = t.order_id "
             "WHERE t.status = 'completed' AND o.state = 'paid'",
         )[0][0]
-        events = common.pg_query(
+        events = benchkit.db.query(
             dbname,
             "SELECT state, count(*) FROM omochi_payment_event GROUP BY state",
         )
     answered = sum(
         row["statuses"].get(200, 0) for row in rows if row["label"] != HEALTH
     )
-    common.log(
+    benchkit.log(
         f"omochi: {used} events sent, {answered} answered 200 in the phases, "
         f"{completed} payments completed (order paid), events {dict(events)}"
     )
@@ -213,11 +214,11 @@ def run_omochi(args, workdir, odoo_version):
 
 
 def run_odoo_stripe(args, workdir, odoo_version):
-    template = common.ensure_template("odoo_stripe", workdir, odoo_version)
-    with common.throwaway(template, "odoo_stripe") as dbname:
+    template = benchkit.ensure_template("odoo_stripe", workdir, odoo_version)
+    with benchkit.throwaway(template, "odoo_stripe") as dbname:
         references = multiply_odoo_stripe(dbname, args.pool)
-        common.analyze(dbname)
-        with common.OdooServer(dbname, workdir) as server:
+        benchkit.analyze(dbname)
+        with benchkit.OdooServer(dbname, workdir) as server:
             rows, used = measure(
                 server,
                 f"payment_stripe {ODOO_STRIPE_WEBHOOK}",
@@ -226,12 +227,12 @@ def run_odoo_stripe(args, workdir, odoo_version):
                 len(references),
                 args,
             )
-        done = common.pg_query(
+        done = benchkit.db.query(
             dbname,
             "SELECT count(*) FROM payment_transaction "
             "WHERE reference LIKE 'BENCH-%%' AND state = 'done'",
         )[0][0]
-    common.log(f"payment_stripe: {used} events sent, {done} transactions done")
+    benchkit.log(f"payment_stripe: {used} events sent, {done} transactions done")
     return rows, {"sent": used, "done": done}
 
 
@@ -259,22 +260,22 @@ def report(args, odoo_version, omochi_rows, checks, stripe_rows):
                     row["concurrency"],
                     row["count"],
                     f"{row['rate']:.1f}",
-                    common.ms(row["p50"]),
-                    common.ms(row["p95"]),
-                    common.ms(row["p99"]),
+                    benchkit.ms(row["p50"]),
+                    benchkit.ms(row["p95"]),
+                    benchkit.ms(row["p99"]),
                     f"{row['queries']:.1f} ({row['queries_max']})",
                     row["server_errors"],
                     f"{row['ratio']:.2f}",
                 ]
             )
-    table = common.markdown_table(headers, table_rows)
+    table = benchkit.markdown_table(headers, table_rows)
     hooks = [row for row in omochi_rows if row["label"] != HEALTH]
     c8 = [row for row in hooks if row["concurrency"] == max(args.concurrency)]
     ratio = c8[0]["ratio"] if c8 else float("nan")
     queries = max(row["queries"] for row in hooks)
     errors = sum(row["server_errors"] for row in omochi_rows)
     retries = sum(row["retries"] for row in hooks)
-    targets = common.markdown_table(
+    targets = benchkit.markdown_table(
         ["target", "measured", "verdict"],
         [
             [
@@ -283,14 +284,14 @@ def report(args, odoo_version, omochi_rows, checks, stripe_rows):
                     f"{max(args.concurrency)}"
                 ),
                 f"{ratio:.2f}",
-                common.verdict(ratio >= TARGET_RATIO),
+                benchkit.verdict(ratio >= TARGET_RATIO),
             ],
             [
                 f"≤ {TARGET_QUERIES} SQL queries per completing event",
                 f"{queries:.1f} (mean of the worst phase)",
-                common.verdict(queries <= TARGET_QUERIES),
+                benchkit.verdict(queries <= TARGET_QUERIES),
             ],
-            ["zero 5xx", str(errors), common.verdict(errors == 0)],
+            ["zero 5xx", str(errors), benchkit.verdict(errors == 0)],
         ],
     )
     if stripe_rows:
@@ -315,7 +316,7 @@ def report(args, odoo_version, omochi_rows, checks, stripe_rows):
     omochi = checks["omochi"]
     option = " --compare-odoo-stripe" if stripe_rows else ""
     body = f"""
-{common.machine_line(odoo_version, args.load_before)}
+{benchkit.machine_line(odoo_version, args.load_before)}
 
 Command: `python3 bench/webhook_throughput.py{option} --duration {args.duration}`
 (from the repository root).
@@ -337,7 +338,7 @@ serialization retries in the log: {retries}.
 {comparison}
 {targets}
 """
-    common.write_section("webhook_throughput", "Webhook throughput and latency", body)
+    benchkit.write_section("webhook_throughput", "Webhook throughput and latency", body)
     print(table)
     print()
     print(targets)
@@ -355,9 +356,9 @@ def main():
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--keep-logs", action="store_true")
     args = parser.parse_args()
-    odoo_version = common.require_odoo()
-    args.load_before = common.load_average()
-    with common.workspace(args.keep_logs) as workdir:
+    odoo_version = benchkit.require_odoo()
+    args.load_before = benchkit.load_average()
+    with benchkit.workspace(args.keep_logs) as workdir:
         omochi_rows, omochi_checks = run_omochi(args, workdir, odoo_version)
         checks = {"omochi": omochi_checks}
         stripe_rows = None
