@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 from . import processes
-from .odoo import wait_http
 from .ports import LOOPBACK, free_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -58,17 +57,15 @@ http {{
 """
 
 
-class NginxError(RuntimeError):
-    """nginx did not start."""
-
-
-class Nginx:
+class Nginx(processes.Service):
     """nginx balancing over ``upstreams`` (``host:port`` strings) round-robin.
 
     A request that could not be sent to one server goes to the next (nginx's
     default); one sent and left unanswered gets a 502 (or 504 past
     ``read_timeout`` seconds), as a load balancer answers when a server dies.
     """
+
+    name = "nginx"
 
     def __init__(self, upstreams, root, read_timeout=60):
         self.upstreams = list(upstreams)
@@ -78,7 +75,7 @@ class Nginx:
         self.url = f"http://{LOOPBACK}:{self.port}"
         self.config = self.root / "nginx.conf"
         self.access_log = self.root / "access.log"
-        self.process = None
+        self.health_url = f"{self.url}/web/health"
 
     def write_config(self):
         self.root.mkdir(parents=True, exist_ok=True)
@@ -103,31 +100,15 @@ class Nginx:
             )
         )
 
-    def start(self):
+    def spawn(self):
         self.write_config()
         command = [NGINX, "-p", str(self.root), "-c", str(self.config)]
         with open(self.root / "stderr.log", "ab") as stderr:
-            self.process = subprocess.Popen(
+            return subprocess.Popen(
                 [*command, "-e", str(self.root / "error.log")],
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
             )
-        if not wait_http(
-            f"{self.url}/web/health", lambda: self.process.poll() is None, 60
-        ):
-            self.stop()
-            raise NginxError(f"nginx did not start; see {self.root}/error.log")
-        return self
-
-    def stop(self):
-        """Quit at once (SIGTERM: nginx's fast shutdown)."""
-        processes.stop(self.process)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     def log_entries(self):
         """The access log so far: dicts of ``upstreams`` (tried, in order),

@@ -9,18 +9,17 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from . import db, processes
 from .ports import LOOPBACK, free_port
+from .processes import STARTUP_TIMEOUT, wait_http
 
 REPO = Path(__file__).resolve().parent.parent
 #: The interpreter that imports Odoo 18 (``.ci/run`` exports the first).
 PYTHON = (
     os.environ.get("OMOCHI_E2E_PYTHON") or os.environ.get("PYTHON") or sys.executable
 )
-STARTUP_TIMEOUT = 120
 STOP_TIMEOUT = 30
 ADDONS = "omochi_orders,omochi_payments"
 
@@ -150,20 +149,6 @@ def stripe_environment(api_base=None, secret_key=None, webhook_secrets=()):
     if webhook_secrets:
         env["STRIPE_WEBHOOK_SECRET"] = ",".join(webhook_secrets)
     return env
-
-
-def wait_http(url, alive, timeout=STARTUP_TIMEOUT):
-    """Wait until ``url`` answers 200 while ``alive()``; return whether it did."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and alive():
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(url, timeout=10) as answer,
-        ):
-            if answer.status == 200:
-                return True
-        time.sleep(0.3)
-    return False
 
 
 class OdooServer:

@@ -7,15 +7,11 @@ import subprocess
 import requests
 
 from . import processes
-from .odoo import PYTHON, REPO, wait_http
+from .odoo import PYTHON, REPO
 from .ports import LOOPBACK, free_port
 
 
-class SimulatorError(RuntimeError):
-    """The simulator did not start."""
-
-
-class SimulatorProcess:
+class SimulatorProcess(processes.Service):
     """``python -m stripe_sim`` on a free loopback port (``url``), accepting
     ``api_key``; a context manager."""
 
@@ -24,10 +20,12 @@ class SimulatorProcess:
         self.args = list(args)
         self.port = free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
-        self.process = None
+        self.health_url = f"{self.url}/_sim/health"
 
-    def start(self):
-        self.process = subprocess.Popen(
+    name = "the Stripe simulator"
+
+    def spawn(self):
+        return subprocess.Popen(
             [
                 PYTHON,
                 "-m",
@@ -45,21 +43,6 @@ class SimulatorProcess:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        if not wait_http(
-            f"{self.url}/_sim/health", lambda: self.process.poll() is None
-        ):
-            self.stop()
-            raise SimulatorError("the Stripe simulator did not start")
-        return self
-
-    def stop(self):
-        processes.stop(self.process)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
 
 def sim(simulator_url, method, path, **kwargs):

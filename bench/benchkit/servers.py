@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from testkit import odoo, simulator
+from testkit import odoo, processes, simulator
 from testkit.ports import free_port
 
 from .constants import ADDONS, STRIPE_SECRET_KEY, WEBHOOK_SECRET
@@ -95,7 +95,7 @@ def simulator_process():
     try:
         with simulator.SimulatorProcess(STRIPE_SECRET_KEY) as process:
             yield process.url
-    except simulator.SimulatorError as error:
+    except processes.ServiceError as error:
         sys.exit(f"ERROR: {error}")
 
 
