@@ -237,6 +237,11 @@ class OdooServer:
             raise
         return self
 
+    def freeze(self):
+        """SIGSTOP every process of the server: it accepts connections (the
+        kernel does) and answers none, as a hanging machine."""
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
     def kill(self):
         """SIGKILL every process of the server (master, workers, cron)."""
         if self.process is None:

@@ -9,7 +9,8 @@ several times each):
 * a storm of distinct events, each also redelivered 3 times, spread over
   both servers: every payment applied exactly once, one completion message
   each, no 5xx;
-* one server SIGKILLed (every process of it) in the middle of such a storm;
+* one server hanging, then SIGKILLed (every process of it), in the middle of
+  such a storm;
   the deliveries it left unanswered (502, timeouts) are redelivered as Stripe
   would: nothing lost, nothing applied twice;
 * 8 concurrent pay requests for one order through nginx: one Checkout
@@ -44,6 +45,7 @@ CONCURRENCY = 12
 PAY_REQUESTS = 8
 REDELIVERY_ROUNDS = 8
 APPLY_TIMEOUT = 300
+FROZEN_SECONDS = 1.5
 DELIVERY_TIMEOUT = 90
 SERVER_WORKERS = 2
 SERVER_CRON_THREADS = 2
@@ -374,10 +376,11 @@ def test_concurrent_pay_requests_make_one_checkout_session(cluster, simulator_ur
 def test_server_killed_mid_storm_loses_nothing_applies_nothing_twice(
     cluster, webhook_secret
 ):
-    """A storm like the first; a third of the way in, every process of one
-    server is SIGKILLed. What it left unanswered (502 from nginx, timeouts)
-    is redelivered, as Stripe redelivers, until acknowledged: every event is
-    stored once and every payment applied once."""
+    """A storm like the first; a third of the way in, one server hangs
+    (SIGSTOP) for FROZEN_SECONDS, then every process of it is SIGKILLed.
+    What it left unanswered (502 from nginx, timeouts) is redelivered, as
+    Stripe redelivers, until acknowledged: every event is stored once and
+    every payment applied once."""
     cluster.ensure_running()
     payments = cluster.seeded["payments"][STORM_EVENTS:]
     events = completion_events(payments)
@@ -387,17 +390,24 @@ def test_server_killed_mid_storm_loses_nothing_applies_nothing_twice(
     victim = cluster.servers[1]
     victim_upstream = f"127.0.0.1:{victim.port}"
     kill_after = len(deliveries) // 3
-    killed = threading.Event()
+    frozen, killed = threading.Event(), threading.Event()
+
+    def kill():
+        victim.kill()
+        killed.set()
 
     def kill_midway(count):
-        if count >= kill_after and not killed.is_set():
-            killed.set()
-            victim.kill()
+        """Freeze the server a third of the way in, so that the deliveries
+        sent to it meanwhile are in flight, then SIGKILL it."""
+        if count >= kill_after and not frozen.is_set():
+            frozen.set()
+            victim.freeze()
+            threading.Timer(FROZEN_SECONDS, kill).start()
 
     log_start = len(cluster.nginx.log_entries())
     started = time.monotonic()
     answers = storm(cluster.nginx.url, deliveries, webhook_secret, kill_midway)
-    assert killed.is_set()
+    assert killed.wait(timeout=60)
     unanswered = [d for d, outcome in answers.items() if not acknowledged(outcome)]
     first_failures = Counter(
         str(answers[d][0] or "no answer") for d in unanswered
