@@ -84,3 +84,28 @@ def stripe_api(simulator_url, path, data, api_key=None):
     )
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def open_checkout_session(simulator_url, payment, api_key=None):
+    """A Checkout Session at Stripe for ``payment`` (a dict of
+    :func:`testkit.seeding.orders_awaiting_payment`): one line of its amount,
+    its metadata and ``client_reference_id`` as Omochi sends them; open."""
+    metadata = {
+        "payment_id": payment["payment_id"],
+        "order_id": payment["order_uuid"],
+        "order_name": payment["order_name"],
+    }
+    params = {
+        "mode": "payment",
+        "success_url": "http://localhost:3000/payment/status?status=success",
+        "cancel_url": "http://localhost:3000/payment/status?status=cancelled",
+        "client_reference_id": payment["payment_id"],
+        "line_items[0][quantity]": "1",
+        "line_items[0][price_data][currency]": payment["currency"].lower(),
+        "line_items[0][price_data][unit_amount]": str(payment["amount_minor"]),
+        "line_items[0][price_data][product_data][name]": payment["order_name"],
+    }
+    for key, value in metadata.items():
+        params[f"metadata[{key}]"] = value
+        params[f"payment_intent_data[metadata][{key}]"] = value
+    return stripe_api(simulator_url, "/v1/checkout/sessions", params, api_key)

@@ -29,6 +29,7 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 
 import pytest
 import requests
@@ -36,7 +37,7 @@ import requests
 from testkit import db, stripe_events
 from testkit.nginx import Nginx
 from testkit.odoo import OdooServer, seed, stripe_environment
-from testkit.simulator import sim
+from testkit.simulator import open_checkout_session, sim
 
 STORM_EVENTS = 500
 KILL_EVENTS = 200
@@ -99,6 +100,7 @@ def cluster(odoo_database, tmp_path_factory, webhook_secret):
             payments=STORM_EVENTS + KILL_EVENTS,
             tag=uuid.uuid4().hex[:8],
         )
+        open_sessions_at_stripe(config, database, seeded["payments"])
         env = stripe_environment(
             os.environ["OMOCHI_TEST_STRIPE_API_BASE"],
             os.environ["OMOCHI_TEST_STRIPE_SECRET_KEY"],
@@ -129,6 +131,28 @@ def cluster(odoo_database, tmp_path_factory, webhook_secret):
 
 
 # ------------------------------------------------------------------ helpers
+def open_sessions_at_stripe(config, database, payments):
+    """Give each seeded payment a real open Checkout Session at the simulator
+    (the seed's ids are made up): what a server refreshing an open payment
+    from Stripe finds there."""
+    api = os.environ["OMOCHI_TEST_STRIPE_API_BASE"]
+    for payment in payments:
+        session = open_checkout_session(api, payment)
+        payment["session_id"] = session["id"]
+        payment["checkout_url"] = session["url"]
+    with (
+        closing(db.connect(database, config)) as connection,
+        connection,  # commits
+        connection.cursor() as cursor,
+    ):
+        cursor.executemany(
+            "UPDATE omochi_payment_transaction SET "
+            "stripe_checkout_session_id = %(session_id)s, "
+            "checkout_url = %(checkout_url)s WHERE id = %(transaction_id)s",
+            payments,
+        )
+
+
 def completion_events(payments):
     """One ``checkout.session.completed`` per payment, as Stripe sends it."""
     return [
