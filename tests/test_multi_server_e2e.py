@@ -24,6 +24,7 @@ The counts are printed (``pytest -s``) and kept in the cluster's folder.
 import json
 import os
 import random
+import re
 import threading
 import time
 import uuid
@@ -282,6 +283,22 @@ def assert_applied_exactly_once(cluster, payments, event_ids):
         assert messages == dict.fromkeys(ids, 1), f"{model}: {text!r} not once each"
 
 
+CRON_PROGRESS = re.compile(
+    r"ir_cron: Job '[^']*webhook[^']*' \(\d+\) processed (\d+) records"
+)
+
+
+def applied_by_cron(cluster, marks):
+    """Events each server's cron workers report applied since ``marks``
+    (Odoo's cron progress lines; none while the request applies them)."""
+    return {
+        f"server_{index}": sum(
+            int(count) for count in CRON_PROGRESS.findall(server.log_text(mark))
+        )
+        for index, (server, mark) in enumerate(zip(cluster.servers, marks, strict=True))
+    }
+
+
 def webhook_log(cluster, start):
     """nginx's log lines of webhook deliveries since line ``start``."""
     return [
@@ -302,6 +319,7 @@ def test_storm_of_redelivered_events_applies_each_payment_once(cluster, webhook_
     event_ids = [event["id"] for event in events]
     deliveries = shuffled_deliveries(events, 1 + REDELIVERIES, seed_value=11)
     log_start = len(cluster.nginx.log_entries())
+    marks = [server.mark() for server in cluster.servers]
     started = time.monotonic()
     answers = storm(cluster.nginx.url, deliveries, webhook_secret)
     sent_in = time.monotonic() - started
@@ -332,6 +350,7 @@ def test_storm_of_redelivered_events_applies_each_payment_once(cluster, webhook_
             "deliveries_per_server": {
                 f"server_{index}": per_server[index] for index in sorted(per_server)
             },
+            "applied_by_cron_workers": applied_by_cron(cluster, marks),
             "seconds_sending": round(sent_in, 1),
             "seconds_until_applied_after": round(applied_in, 1),
         },
@@ -429,6 +448,7 @@ def test_server_killed_mid_storm_loses_nothing_applies_nothing_twice(
             threading.Timer(FROZEN_SECONDS, kill).start()
 
     log_start = len(cluster.nginx.log_entries())
+    marks = [server.mark() for server in cluster.servers]
     started = time.monotonic()
     answers = storm(cluster.nginx.url, deliveries, webhook_secret, kill_midway)
     assert killed.wait(timeout=60)
@@ -488,6 +508,7 @@ def test_server_killed_mid_storm_loses_nothing_applies_nothing_twice(
             "events_left_unanswered": len(unanswered_events),
             "their_final_states": states,
             "applied": len(payments),
+            "applied_by_cron_workers": applied_by_cron(cluster, marks),
             "seconds_total": round(seconds, 1),
             "seconds_until_applied_after": round(applied_in, 1),
         },
