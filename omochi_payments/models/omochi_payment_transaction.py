@@ -685,17 +685,46 @@ class OmochiPaymentTransaction(models.Model):
             return False
         return self._stripe_apply_checkout_session(session)
 
-    def _stripe_session_is_open(self):
-        """Whether Stripe says the Checkout Session is still open (``False``
-        when Stripe cannot be asked)."""
+    def _omochi_is_reusable(self, return_url, reuse_until):
+        """Whether the customer may be sent to this transaction's session
+        again instead of a new one (see ``omochi.order._omochi_open_transaction``).
+
+        :param str return_url: The ``return_url`` the caller asks for now.
+        :param datetime reuse_until: The session must stay open until then.
+        :raise StripeGatewayError: Stripe cannot tell whether the session of a
+            failed payment is still open.
+        :rtype: bool
+        """
         self.ensure_one()
-        try:
-            session = self._stripe_gateway().retrieve_checkout_session(
-                self.stripe_checkout_session_id
-            )
-        except StripeGatewayError:
+        pending = self.status == const.STATUS_PENDING
+        if not self.stripe_checkout_session_id:
+            return pending
+        if (self.return_url or None) != (return_url or None) or not (
+            self.expires_at and self.expires_at > reuse_until
+        ):
             return False
-        return session.get("status") == "open"
+        if pending:
+            return True
+        # A declined card: the customer may try another card on the same
+        # session while Stripe keeps it open.
+        session = self._stripe_gateway().retrieve_checkout_session(
+            self.stripe_checkout_session_id
+        )
+        if session.get("status") == "open":
+            return True
+        self._stripe_apply_checkout_session(session)
+        return False
+
+    def _stripe_close_checkout_session(self):
+        """Expire the transaction's session at Stripe and mark it EXPIRED
+        (unless Stripe reports it paid or processing, which then applies).
+
+        :raise StripeGatewayError: Stripe did not confirm the session closed.
+        """
+        self.ensure_one()
+        self._stripe_expire_checkout_session()
+        if self.status in (const.STATUS_PENDING, const.STATUS_FAILED):
+            self._omochi_transition(const.STATUS_EXPIRED)
 
     def _omochi_status_payload(self):
         """Return the ``check_status`` answer of DESIGN §7.
@@ -788,17 +817,18 @@ class OmochiPaymentTransaction(models.Model):
         return True
 
     def _stripe_expire_checkout_session(self):
-        """Expire the open Checkout Session at Stripe, if there is one.
+        """Expire the open Checkout Session at Stripe, if there is one, and
+        see it closed.
 
         :raise StripeGatewayError: Stripe refused for another reason than the
-            session being no longer open.
+            session being no longer open, or could not be reached.
         """
         self.ensure_one()
         if not self.stripe_checkout_session_id:
             return
         gateway = self._stripe_gateway()
         try:
-            gateway.expire_checkout_session(
+            session = gateway.expire_checkout_session(
                 self.stripe_checkout_session_id,
                 f"omochi-{self.uuid}-checkout-session-expire",
             )
@@ -808,6 +838,14 @@ class OmochiPaymentTransaction(models.Model):
             # No longer open: take Stripe's word for what happened to it.
             session = gateway.retrieve_checkout_session(self.stripe_checkout_session_id)
             self._stripe_apply_checkout_session(session)
+        if session.get("status") == "open":
+            raise StripeGatewayError(
+                self.env._(
+                    "Stripe did not confirm that the checkout session of payment "
+                    "%s is closed; please try again in a moment.",
+                    self.reference,
+                )
+            )
 
     # ------------------------------------------------------------------
     # Reconciliation of the payments Stripe has not told us about
