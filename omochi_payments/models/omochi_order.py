@@ -36,6 +36,7 @@ class OmochiOrder(models.Model):
         "transaction_ids.status",
         "transaction_ids.amount",
         "transaction_ids.amount_refunded",
+        "transaction_ids.review_required",
     )
     def _compute_payment_state(self):
         """Derive the payment state of the orders from their transactions.
@@ -49,10 +50,16 @@ class OmochiOrder(models.Model):
         3. a ``refunded`` transaction: ``refunded``;
         4. a ``pending`` or ``processing`` transaction: ``pending``;
         5. otherwise (none, or only failed/cancelled/expired): ``not_paid``.
+
+        Payments flagged for review did not pay the order (§4): left out.
         """
         res = super()._compute_payment_state()
         for order in self:
-            statuses = set(order.transaction_ids.mapped("status"))
+            statuses = set(
+                order.transaction_ids.filtered(
+                    lambda tx: not tx.review_required
+                ).mapped("status")
+            )
             order.payment_state = self._payment_state_from_statuses(statuses)
         return res
 

@@ -405,7 +405,7 @@ class TestApiRoutes(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
             }
         )
         paid = self._create_order(self.customer_contact)
-        paid.state = "paid"
+        paid._omochi_set_state("paid")
         cancelled = self._create_order(self.customer_contact)
         cancelled.action_cancel()
         self.assertEqual(
