@@ -354,9 +354,11 @@ class OmochiPaymentTransaction(models.Model):
         """
         order = self.order_id
         others = order.transaction_ids.filtered(
-            lambda tx: tx != self
-            and tx.status in const.PAID_STATUSES
-            and not tx.review_required
+            lambda tx: (
+                tx != self
+                and tx.status in const.PAID_STATUSES
+                and not tx.review_required
+            )
         )
         if order.state in ("paid", "refunded") or others:
             return self.env._(
@@ -443,8 +445,10 @@ class OmochiPaymentTransaction(models.Model):
         self.ensure_one()
         self.review_required = False
         self.activity_ids.filtered(
-            lambda activity: activity.activity_type_id
-            == self.env.ref("mail.mail_activity_data_todo")
+            lambda activity: (
+                activity.activity_type_id
+                == self.env.ref("mail.mail_activity_data_todo")
+            )
         ).action_feedback(feedback=note)
 
     def _omochi_check_manager_access(self):
