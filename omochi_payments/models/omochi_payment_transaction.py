@@ -819,6 +819,21 @@ class OmochiPaymentTransaction(models.Model):
             return False
         return self._stripe_apply_checkout_session(session)
 
+    def _stripe_refresh_on_request(self):
+        """Refresh the payment from Stripe for a request asking its status,
+        at most once per ``const.REFRESH_MIN_INTERVAL_SECONDS`` however many
+        requests ask (the others answer from the database).
+
+        :return: Whether the status changed.
+        :rtype: bool
+        """
+        self.ensure_one()
+        if self._is_final() or not self.stripe_checkout_session_id:
+            return False
+        if not self.env["omochi.payment.refresh.claim"]._omochi_claim(self.id):
+            return False
+        return self._stripe_refresh()
+
     def _omochi_is_reusable(self, return_url, reuse_until):
         """Whether the customer may be sent to this transaction's session
         again instead of a new one (see ``omochi.order._omochi_open_transaction``).
@@ -924,7 +939,7 @@ class OmochiPaymentTransaction(models.Model):
         if not transaction:
             raise MissingError(self.env._("No such payment."))
         transaction = transaction.sudo()
-        transaction._stripe_refresh()
+        transaction._stripe_refresh_on_request()
         return transaction._omochi_status_payload()
 
     def action_cancel(self):
