@@ -219,6 +219,7 @@ class TestHealth(OmochiPaymentsCase):
                 "last_event_received_at": self._ago(minutes=30),
                 "failed_event_count": 1,
                 "stuck_transaction_count": 2,
+                "review_transaction_count": 0,
                 "reconcile_after_minutes": 15,
             },
         )
