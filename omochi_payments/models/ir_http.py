@@ -27,10 +27,14 @@ class IrHttp(models.AbstractModel):
         httprequest = request.httprequest
         too_large = (httprequest.content_length or 0) > limit
         if not too_large and httprequest.content_length is None:
+            # Read one byte past the limit at most: werkzeug stops a stream at
+            # its limit, so a body of exactly the limit would look complete.
+            httprequest.max_content_length = limit + 1
             try:
                 too_large = len(httprequest.get_data(cache=True)) > limit
             except RequestEntityTooLarge:
                 too_large = True
+            httprequest.max_content_length = limit
         if too_large:
             abort(
                 request.make_json_response(

@@ -184,6 +184,11 @@ class StripeSimulatorMixin:
         self.env.invalidate_all()
         return record
 
+    def forget_refresh_claims(self):
+        """Let the next status request refresh from Stripe at once, as it
+        would ``REFRESH_MIN_INTERVAL_SECONDS`` later."""
+        self.env.cr.execute("DELETE FROM omochi_payment_refresh_claim")
+
     def sim_events_of(self, object_id, event_type=None):
         """The simulator's events about ``object_id``, oldest first."""
         query = f"events?type={event_type}" if event_type else "events"

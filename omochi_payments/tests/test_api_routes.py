@@ -702,6 +702,7 @@ class TestApiRoutes(ApiRoutesCase):
         self.assertRegex(pending["updated_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
         self.complete_session(session_id)
+        self.forget_refresh_claims()
         response = self.check_status(session_id, key=self.portal_key)
         self.assertEqual(response.status_code, 200, response.text)
         completed = response.json()
