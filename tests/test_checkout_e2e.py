@@ -186,3 +186,40 @@ def test_full_checkout_flow(
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "order_not_payable"
     assert len(session_creations(simulator_url, order_uuid)) == 1
+
+
+def test_concurrent_status_requests_share_one_stripe_call(
+    odoo_url, simulator_url, admin_api_key, make_order
+):
+    """Issue 10, 5: many anonymous status pages and check_status calls at
+    once, on a live multi-threaded server, make one Stripe call."""
+    _order, order_uuid = make_order()
+    session_id = pay(odoo_url, admin_api_key, order_uuid).json()["checkout_session_id"]
+    threads = 8
+    barrier = threading.Barrier(threads)
+    answers = [None] * threads
+
+    def call(index):
+        barrier.wait(timeout=30)
+        if index % 2:
+            url = f"{odoo_url}/omochi/payment/status"
+            headers = {}
+        else:
+            url = f"{odoo_url}/api/payments/check_status/"
+            headers = {"Authorization": f"Bearer {admin_api_key}"}
+        answers[index] = requests.get(
+            url, params={"session_id": session_id}, headers=headers, timeout=60
+        ).status_code
+
+    workers = [threading.Thread(target=call, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert answers == [200] * threads
+    retrievals = requests.get(
+        f"{simulator_url}/_sim/requests",
+        params={"path": f"{SESSIONS}/{session_id}", "method": "GET"},
+        timeout=10,
+    ).json()["data"]
+    assert len(retrievals) == 1, retrievals
