@@ -172,6 +172,8 @@ FRONTEND_STATUS_PATH = "/payment/status"
 
 # Stripe Dashboard, for links from the back-office (test mode has a /test prefix).
 STRIPE_DASHBOARD_URL = "https://dashboard.stripe.com"
+# The simulator's stand-in for the Dashboard (``/dashboard/<object id>``).
+SIMULATOR_DASHBOARD_PATH = "/dashboard"
 
 # Reconciliation cron: open payments older than this many minutes (default of
 # the omochi_payments.reconcile_after_minutes parameter) are checked at Stripe.

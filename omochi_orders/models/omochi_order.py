@@ -37,7 +37,9 @@ class OmochiOrder(models.Model):
         readonly=True,
         copy=False,
         index="trigram",
-        default="/",
+        # "New" until saved, as Odoo's own documents: the reference is taken
+        # from the sequence only when the order is created.
+        default=lambda self: self.env._("New"),
     )
     partner_id = fields.Many2one(
         "res.partner",
@@ -136,7 +138,7 @@ class OmochiOrder(models.Model):
     def create(self, vals_list):
         """Assign the sequence reference to the new orders."""
         for vals in vals_list:
-            if vals.get("name", "/") == "/":
+            if vals.get("name") in (None, False, "/", self.env._("New")):
                 vals["name"] = self._next_order_name(vals)
         return super().create(vals_list)
 

@@ -53,13 +53,24 @@ class OmochiPaymentStatusPage(http.Controller):
             and order_sudo
             and self._omochi_may_see(order_sudo, query.get("order_token"))
         ):
-            values["order_portal_url"] = order_sudo.get_portal_url()
+            values["order_portal_url"] = self._omochi_order_url(order_sudo)
         return request.render(
             "omochi_payments.payment_status_page",
             values,
             status=404 if not_found else 200,
             headers={"Cache-Control": "no-store"},
         )
+
+    @staticmethod
+    def _omochi_order_url(order_sudo):
+        """Where "Back to your order" leads: the back-office form for an
+        Omochi user who may read the order, the portal page otherwise."""
+        user = request.env.user
+        if user.has_group("omochi_orders.group_omochi_user") and order_sudo.with_user(
+            user
+        ).has_access("read"):
+            return f"/odoo/omochi.order/{order_sudo.id}"
+        return order_sudo.get_portal_url()
 
     @staticmethod
     def _omochi_order_by_uuid(order_uuid):
