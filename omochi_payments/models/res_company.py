@@ -98,6 +98,8 @@ class ResCompany(models.Model):
                     if error.http_status != 404:
                         raise
             if endpoint is None:
+                endpoint = company._omochi_adopt_webhook_endpoint(gateway, url)
+            if endpoint is None:
                 endpoint = gateway.create_webhook_endpoint(
                     url, events, _webhook_endpoint_key()
                 )
@@ -110,6 +112,27 @@ class ResCompany(models.Model):
         except StripeGatewayError as error:
             raise UserError(error.message) from None
         return endpoint["id"]
+
+    def _omochi_adopt_webhook_endpoint(self, gateway, url):
+        """Take over an endpoint already listening at ``url`` (made in the
+        Dashboard, or by the simulator at start-up) instead of adding a second
+        one: Stripe would deliver each event twice, and the new endpoint's
+        secret is not the one configured, so Odoo would refuse its deliveries.
+        Its secret stays the configured one (Stripe shows it only at creation).
+
+        :return: The updated endpoint, or ``None`` when there is none.
+        """
+        endpoint = gateway.find_webhook_endpoint(url)
+        if endpoint is None:
+            return None
+        endpoint = gateway.update_webhook_endpoint(
+            endpoint["id"],
+            url,
+            const.HANDLED_WEBHOOK_EVENTS,
+            _webhook_endpoint_key(),
+        )
+        self.omochi_stripe_webhook_endpoint_id = endpoint["id"]
+        return endpoint
 
 
 def _webhook_endpoint_key():
