@@ -125,6 +125,18 @@ SOURCE_DEFAULT = "default"
 LIVE_SECRET_KEY_PREFIXES = ("sk_live_", "rk_live_")
 
 # Webhook events handled by the addon (DESIGN §4, §8); others are stored "ignored".
+# Why a webhook delivery was refused before verification (Health counts them).
+WEBHOOK_REFUSAL_BAD_SIGNATURE = "bad_signature"
+WEBHOOK_REFUSAL_STALE_TIMESTAMP = "stale_timestamp"
+WEBHOOK_REFUSAL_UNKNOWN_SECRET = "unknown_secret"
+WEBHOOK_REFUSAL_NO_SECRET = "no_secret"
+WEBHOOK_REFUSAL_REASONS = [
+    (WEBHOOK_REFUSAL_BAD_SIGNATURE, "Missing or malformed signature"),
+    (WEBHOOK_REFUSAL_STALE_TIMESTAMP, "Stale timestamp"),
+    (WEBHOOK_REFUSAL_UNKNOWN_SECRET, "Signed with an unknown secret"),
+    (WEBHOOK_REFUSAL_NO_SECRET, "No webhook secret configured"),
+]
+
 HANDLED_WEBHOOK_EVENTS = (
     "checkout.session.completed",
     "checkout.session.async_payment_succeeded",
