@@ -1,7 +1,7 @@
 {
     "name": "Omochi Payments",
     "summary": "Stripe Checkout payments for Omochi orders",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.1.0",
     "category": "Accounting/Payment Providers",
     "author": "Omochi",
     "website": "https://github.com/omochi/omochi-payments",
@@ -27,6 +27,12 @@
         "demo/omochi_payments_demo.xml",
     ],
     "assets": {
+        "web.assets_backend": [
+            "omochi_payments/static/src/backend/**/*",
+        ],
+        "web.assets_frontend": [
+            "omochi_payments/static/src/frontend/**/*",
+        ],
         "web.assets_tests": [
             "omochi_payments/static/tests/tours/**/*",
         ],

@@ -125,6 +125,9 @@ SOURCE_DEFAULT = "default"
 LIVE_SECRET_KEY_PREFIXES = ("sk_live_", "rk_live_")
 
 # Webhook events handled by the addon (DESIGN §4, §8); others are stored "ignored".
+# Bus notification of a payment status change (the back-office forms reload).
+BUS_STATUS_NOTIFICATION = "omochi_payments/status"
+
 # Why a webhook delivery was refused before verification (Health counts them).
 WEBHOOK_REFUSAL_BAD_SIGNATURE = "bad_signature"
 WEBHOOK_REFUSAL_STALE_TIMESTAMP = "stale_timestamp"

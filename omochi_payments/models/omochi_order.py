@@ -160,6 +160,7 @@ class OmochiOrder(models.Model):
                     "sticky": True,
                 },
             }
+        transaction.pay_user_id = self.env.user
         return {
             "type": "ir.actions.act_url",
             "url": transaction.checkout_url,

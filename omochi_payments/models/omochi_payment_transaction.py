@@ -139,6 +139,14 @@ class OmochiPaymentTransaction(models.Model):
     )
     error_message = fields.Text(readonly=True, copy=False)
     completed_at = fields.Datetime(readonly=True, copy=False)
+    pay_user_id = fields.Many2one(
+        "res.users",
+        string="Started By",
+        readonly=True,
+        copy=False,
+        help="The back-office user who pressed Pay: Odoo notifies them when "
+        "the payment completes or fails.",
+    )
     event_ids = fields.One2many(
         "omochi.payment.event",
         "transaction_id",
@@ -293,7 +301,45 @@ class OmochiPaymentTransaction(models.Model):
             )
             return False
         self.write({**(values or {}), "status": status})
+        self._omochi_notify_status()
         return True
+
+    def _omochi_notify_status(self):
+        """Tell the open back-office tabs (Odoo's bus, sent on commit): the
+        forms showing the payment or its order reload, and whoever pressed
+        Pay gets a notification once the outcome is known."""
+        self.ensure_one()
+        payload = {
+            "transaction_id": self.id,
+            "order_id": self.order_id.id,
+            "status": self.status,
+        }
+        self.env.ref("omochi_orders.group_omochi_user")._bus_send(
+            const.BUS_STATUS_NOTIFICATION, payload
+        )
+        message = self._omochi_outcome_message()
+        if self.pay_user_id and message:
+            self.pay_user_id._bus_send("simple_notification", message)
+
+    def _omochi_outcome_message(self):
+        """The ``simple_notification`` of a known outcome, or ``None``."""
+        values = {
+            "amount": self.currency_id.format(self.amount),
+            "order": self.order_id.name,
+            "error": self.error_message or "",
+        }
+        if self.status == const.STATUS_COMPLETED:
+            kind, title = "success", self.env._("Payment received")
+            text = self.env._("%(order)s: %(amount)s paid.", **values)
+        elif self.status == const.STATUS_FAILED:
+            kind, title = "danger", self.env._("Payment failed")
+            text = self.env._("%(order)s: %(amount)s not paid. %(error)s", **values)
+        elif self.status == const.STATUS_EXPIRED:
+            kind, title = "warning", self.env._("Payment expired")
+            text = self.env._("%(order)s: the checkout page expired.", **values)
+        else:
+            return None
+        return {"type": kind, "title": title, "message": text.strip()}
 
     def _omochi_complete(self, amount_minor, currency_code, values=None):
         """Complete the payment if Stripe's amount and currency are ours.

@@ -18,3 +18,4 @@ from . import test_jsonrpc
 from . import test_backoffice_pay_tour
 from . import test_openapi
 from . import test_stripe_author
+from . import test_live_status
