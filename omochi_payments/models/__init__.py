@@ -5,3 +5,4 @@ from . import res_company
 from . import res_config_settings
 from . import omochi_payment_health
 from . import omochi_payment_webhook_refusal
+from . import ir_http
