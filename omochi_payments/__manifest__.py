@@ -13,6 +13,8 @@
         "security/ir.model.access.csv",
         "data/ir_sequence_data.xml",
         "data/ir_cron_data.xml",
+        "data/mail_template_data.xml",
+        "views/omochi_payment_link_wizard_views.xml",
         "views/omochi_payment_refund_wizard_views.xml",
         "views/omochi_payment_transaction_views.xml",
         "views/omochi_payment_event_views.xml",

@@ -19,3 +19,4 @@ from . import test_backoffice_pay_tour
 from . import test_openapi
 from . import test_stripe_author
 from . import test_live_status
+from . import test_demo_data

@@ -118,3 +118,25 @@ class TestBackofficePayTour(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
         self.env.invalidate_all()
         self.assertEqual(transaction.status, "completed")
         self.assertEqual(order.state, "paid")
+
+    def test_payment_link(self):
+        """Payment Link in a real browser (see the tour); the link opens the
+        order's portal page with Pay now for anyone holding it."""
+        order = self._create_order(self.tour_customer)
+        self.start_tour(
+            f"/odoo/omochi.order/{order.id}", "omochi_payment_link", login="admin"
+        )
+        [message] = order.message_ids.filtered(
+            lambda message: "Pay now" in (message.body or "")
+        )
+        self.assertIn(self.tour_customer, message.partner_ids)
+        link = (
+            self.env["omochi.payment.link.wizard"].create({"order_id": order.id}).link
+        )
+        self.assertIn(link, message.body)
+        self.assertTrue(link.startswith(order.get_base_url() + order.access_url))
+
+        self.authenticate(None, None)
+        page = self.url_open(link.removeprefix(order.get_base_url()))
+        self.assertEqual(page.status_code, 200)
+        self.assertIn("o_omochi_pay_form", page.text)
