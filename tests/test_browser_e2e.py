@@ -270,6 +270,16 @@ def test_portal_customer_pays_by_card(
         page.wait_for_selector(".o_list_view .o_data_row")
         assert portal_order["name"] in page.text(".o_list_view")
         assert_png(page.screenshot(screenshots / "transactions_list.png"))
+
+        # Health: a read-only dashboard (no New, no save/discard).
+        page.goto(
+            f"{odoo_url}/odoo/action-omochi_payments.omochi_payment_health_action_server"
+        )
+        page.wait_for_selector(".o_form_view [name=refused_delivery_count]")
+        assert page.evaluate(
+            "!document.querySelector('.o_form_button_create, .o_form_button_save')"
+        )
+        assert_png(page.screenshot(screenshots / "health_dashboard.png"))
         assert page.errors() == []
     finally:
         page.close()
