@@ -8,6 +8,7 @@ from lxml import html
 from odoo.tests import HttpCase, tagged
 
 from .. import const
+from ..exceptions import OrderNotPayableError
 from .common import OmochiPaymentsCase, StripeSimulatorMixin
 
 STATUS_PAGE = "/omochi/payment/status"
@@ -120,3 +121,18 @@ class TestLiveStatus(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
             "//*[hasclass('o_omochi_payment_status_order_link')]//a/@href"
         )
         self.assertEqual(link, self.order.get_portal_url())
+
+    def test_payment_link_only_for_payable_orders(self):
+        action = self.order.with_user(self.user).action_omochi_payment_link()
+        wizard = self.env[action["res_model"]].browse(action["res_id"])
+        self.assertEqual(
+            wizard.link, self.order.get_base_url() + self.order.get_portal_url()
+        )
+        self.assertIn("access_token=", wizard.link)
+        composer = wizard.action_send_email()
+        template = self.env.ref("omochi_payments.mail_template_omochi_payment_link")
+        self.assertEqual(composer["context"]["default_template_id"], template.id)
+        draft = self._create_order(self.customer_contact)
+        draft.action_draft()
+        with self.assertRaises(OrderNotPayableError):
+            draft.with_user(self.user).action_omochi_payment_link()
