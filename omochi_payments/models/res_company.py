@@ -72,7 +72,8 @@ class ResCompany(models.Model):
         URL. A first registration stores the endpoint id and its signing
         secret on the company; a later one updates the same endpoint (its
         secret does not change), so pressing again never duplicates it; an
-        endpoint deleted at Stripe meanwhile is registered anew.
+        endpoint already listening at this URL is adopted; one deleted at
+        Stripe meanwhile is registered anew.
 
         :return: The endpoint id.
         :rtype: str
@@ -82,10 +83,13 @@ class ResCompany(models.Model):
         company = self.sudo()
         url = company._omochi_webhook_url()
         events = const.HANDLED_WEBHOOK_EVENTS
-        endpoint = None
         try:
             gateway = StripeGateway(company._omochi_stripe_config())
-            if company.omochi_stripe_webhook_endpoint_id:
+            # One endpoint per URL: an endpoint already listening here (made
+            # in the Dashboard, by the simulator, or by an earlier press) is
+            # updated; then the stored one, which may point elsewhere.
+            endpoint = company._omochi_adopt_webhook_endpoint(gateway, url)
+            if endpoint is None and company.omochi_stripe_webhook_endpoint_id:
                 try:
                     endpoint = gateway.update_webhook_endpoint(
                         company.omochi_stripe_webhook_endpoint_id,
@@ -97,8 +101,6 @@ class ResCompany(models.Model):
                     # Deleted at Stripe (Dashboard...): register a new one.
                     if error.http_status != 404:
                         raise
-            if endpoint is None:
-                endpoint = company._omochi_adopt_webhook_endpoint(gateway, url)
             if endpoint is None:
                 endpoint = gateway.create_webhook_endpoint(
                     url, events, _webhook_endpoint_key()
