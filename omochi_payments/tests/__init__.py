@@ -20,3 +20,5 @@ from . import test_openapi
 from . import test_stripe_author
 from . import test_live_status
 from . import test_demo_data
+from . import test_money_safety
+from . import test_money_state_machine
