@@ -549,7 +549,8 @@ class DedicatedServer:
             try:
                 if requests.get(f"{self.url}/web/health", timeout=2).ok:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # Not up yet, or too slow to answer yet on a loaded machine.
                 pass
             assert self.process.poll() is None, f"Odoo died; see {self.log}"
             time.sleep(0.2)
