@@ -20,6 +20,7 @@ from werkzeug.wrappers import Request, Response
 
 from .checkout import PAGE_PREFIX, CheckoutPage
 from .control import ControlApi
+from .dashboard import DASHBOARD_PREFIX, DashboardPage
 from .encoding import ParamDecodeError, parse_query
 from .errors import StripeError, invalid_request
 from .faults import Fault, FaultInjector
@@ -144,6 +145,7 @@ class SimulatorApp:
             reset=self.reset,
         )
         self.checkout = CheckoutPage(self.state, self.public_url)
+        self.dashboard = DashboardPage(self.state)
 
     def reset(self) -> None:
         """Forget all objects, requests, faults, idempotency keys and webhook
@@ -172,6 +174,8 @@ class SimulatorApp:
             response = self.control.dispatch(request)
         elif path.startswith(PAGE_PREFIX + "/"):
             response = self.checkout.dispatch(request)
+        elif path.startswith(DASHBOARD_PREFIX + "/"):
+            response = self.dashboard.dispatch(request)
         else:
             response = self._serve(request)
         return response(environ, start_response)

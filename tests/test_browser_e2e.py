@@ -11,11 +11,15 @@ sets it to ``docs/screenshots``).
 
 import os
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
 from headless_chromium import Chromium
 
+from testkit import processes
+from testkit.odoo import PYTHON, REPO
+from testkit.ports import free_port
 from testkit.simulator import sim, stripe_api
 
 ADMIN = ("admin", "admin")
@@ -163,7 +167,7 @@ def order_state(admin, order_id):
 def pay_now(page, odoo_url, simulator_url, order):
     """Open the order in the portal and press Pay now: the browser is on the
     simulator's hosted page, for the order's total."""
-    page.goto(f"{odoo_url}/my/orders/{order['id']}")
+    page.goto(f"{odoo_url}/my/omochi_orders/{order['id']}")
     page.wait_for_selector("form.o_omochi_pay_form button[type=submit]")
     assert order["name"] in page.text()
     page.click("form.o_omochi_pay_form button[type=submit]")
@@ -197,7 +201,7 @@ def test_portal_customer_pays_by_card(
     page = chromium.new_page(*SCREEN)
     try:
         login(page, odoo_url, PORTAL)
-        page.goto(f"{odoo_url}/my/orders/{portal_order['id']}")
+        page.goto(f"{odoo_url}/my/omochi_orders/{portal_order['id']}")
         page.wait_for_selector("form.o_omochi_pay_form button[type=submit]")
         assert_png(page.screenshot(screenshots / "portal_order.png"))
 
@@ -210,7 +214,9 @@ def test_portal_customer_pays_by_card(
 
         # Back to the order: paid, nothing left to pay.
         page.click(".o_omochi_payment_status_order_link a")
-        page.wait_for_url(f"location.pathname === '/my/orders/{portal_order['id']}'")
+        page.wait_for_url(
+            f"location.pathname === '/my/omochi_orders/{portal_order['id']}'"
+        )
         page.wait_for_selector("#omochi_order_sidebar_actions")
         assert page.evaluate("!document.querySelector('form.o_omochi_pay_form')")
         badges = page.evaluate(
@@ -244,6 +250,16 @@ def test_portal_customer_pays_by_card(
         page.wait_for_selector(".o_list_view .o_data_row")
         assert portal_order["name"] in page.text(".o_list_view")
         assert_png(page.screenshot(screenshots / "transactions_list.png"))
+
+        # Health: a read-only dashboard (no New, no save/discard).
+        page.goto(
+            f"{odoo_url}/odoo/action-omochi_payments.omochi_payment_health_action_server"
+        )
+        page.wait_for_selector(".o_form_view [name=refused_delivery_count]")
+        assert page.evaluate(
+            "!document.querySelector('.o_form_button_create, .o_form_button_save')"
+        )
+        assert_png(page.screenshot(screenshots / "health_dashboard.png"))
         assert page.errors() == []
     finally:
         page.close()
@@ -267,6 +283,71 @@ def test_declined_card_then_another_card(
 
         pay_on_hosted_page(page, CARD_SUCCESS)  # the same page, another card
         see_success(page, odoo_url, webhooks)
+        assert order_state(admin, portal_order["id"]) == ("paid", "paid")
+        assert page.errors() == []
+    finally:
+        page.close()
+
+
+# ---------------------------------------------------------- example frontend
+@pytest.fixture(scope="module")
+def frontend_url(odoo_url, admin):
+    """The example frontend on a free port, forwarding ``/api`` to the live
+    server, and configured as the company's FRONTEND_URL (Stripe returns
+    there)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            PYTHON,
+            str(REPO / "frontend" / "server.py"),
+            f"--port={port}",
+            f"--odoo-url={odoo_url}",
+        ]
+    )
+    try:
+        alive = processes.wait_http(url, lambda: server.poll() is None, 30)
+        assert alive, "the example frontend did not start"
+        [company] = admin("res.company", "search", [[]], {"limit": 1})
+        [saved] = admin("res.company", "read", [[company], ["omochi_frontend_url"]])
+        admin("res.company", "write", [[company], {"omochi_frontend_url": url}])
+        yield url
+        admin(
+            "res.company",
+            "write",
+            [[company], {"omochi_frontend_url": saved["omochi_frontend_url"]}],
+        )
+    finally:
+        processes.stop(server)
+
+
+def test_frontend_pays_with_the_guides_javascript(
+    chromium,
+    frontend_url,
+    simulator_url,
+    admin,
+    admin_api_key,
+    portal_order,
+    screenshots,
+):
+    [order] = admin("omochi.order", "read", [[portal_order["id"]], ["uuid"]])
+    page = chromium.new_page(*SCREEN)
+    try:
+        page.goto(frontend_url)
+        page.fill("#api-key", admin_api_key)
+        page.fill("#order-id", order["uuid"])
+        assert_png(page.screenshot(screenshots / "example_frontend.png"))
+        page.click("#pay")
+        page.wait_for_url(f"location.href.startsWith({simulator_url + '/c/pay/'!r})")
+        pay_on_hosted_page(page, CARD_SUCCESS)
+
+        page.wait_for_url(
+            f"location.href.startsWith({frontend_url + '/payment/status?'!r})",
+            timeout=30,
+        )
+        page.wait_for_selector("#status[data-status=COMPLETED]", timeout=30)
+        assert "Payment successful" in page.text("#status")
+        assert_png(page.screenshot(screenshots / "example_frontend_status.png"))
         assert order_state(admin, portal_order["id"]) == ("paid", "paid")
         assert page.errors() == []
     finally:
