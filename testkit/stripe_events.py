@@ -2,10 +2,12 @@
 an endpoint's secret by the addon's own signing helper (loaded alone: no
 Odoo in this process)."""
 
-import importlib.util
+import importlib
 import json
 import os
+import sys
 import time
+import types
 from pathlib import Path
 
 API_VERSION = "2023-10-16"
@@ -14,14 +16,22 @@ USER_AGENT = "Stripe/1.0 (+https://stripe.com/docs/webhooks)"
 _TOOLS = Path(__file__).resolve().parent.parent / "omochi_payments" / "tools"
 
 
+_ADDON_PACKAGE = "testkit_omochi_payments"
+
+
 def load_addon_tool(name):
-    """A module of the addon's ``tools``, loaded alone (it imports no Odoo)."""
-    spec = importlib.util.spec_from_file_location(
-        f"testkit_addon_{name}", _TOOLS / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """A module of the addon's ``tools`` (with the addon's ``const`` it may
+    import), loaded without the addon's ``__init__`` (which needs Odoo's
+    registry): under a package of its own that only points at the folders."""
+    for package, folder in (
+        (_ADDON_PACKAGE, _TOOLS.parent),
+        (f"{_ADDON_PACKAGE}.tools", _TOOLS),
+    ):
+        if package not in sys.modules:
+            module = types.ModuleType(package)
+            module.__path__ = [str(folder)]
+            sys.modules[package] = module
+    return importlib.import_module(f"{_ADDON_PACKAGE}.tools.{name}")
 
 
 signature = load_addon_tool("stripe_signature")
