@@ -1,3 +1,4 @@
+import json
 import os
 from unittest.mock import patch
 
@@ -94,6 +95,28 @@ class OmochiPaymentsCase(TransactionCase):
             .sudo()
             .create({"order_id": order.id, **vals})
         )
+
+    def process_events(self):
+        """Apply the pending webhook events as the processing cron does
+        (DESIGN §8: the addons' tests run the job directly)."""
+        events = self.env["omochi.payment.event"].sudo()
+        while events._omochi_process_pending():
+            pass
+        self.env.invalidate_all()
+
+    def receive_event(self, event, company_ids=()):
+        """Store ``event`` as the webhook acknowledges it (signed by a secret
+        of ``company_ids``, or of the server when empty), then apply it.
+
+        :return: ``(stored event, duplicate)``.
+        """
+        events = self.env["omochi.payment.event"].sudo()
+        stored = events._omochi_insert_pending(
+            self.env.cr, event, json.dumps(event), company_ids
+        )
+        self.process_events()
+        record = events.search([("stripe_event_id", "=", event["id"])])
+        return record, not stored
 
     def setUp(self):
         super().setUp()

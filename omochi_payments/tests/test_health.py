@@ -190,6 +190,42 @@ class TestHealth(OmochiPaymentsCase):
             self._listed(health.action_open_stuck_transactions()), stuck[1]
         )
 
+    def test_pending_backlog_and_its_age(self):
+        """§8: the events no cron worker has applied yet, and how long the
+        oldest has waited; a warning past a minute (no cron worker running)."""
+        self.assertEqual(
+            (
+                self._values()["pending_event_count"],
+                self._values()["oldest_pending_event_age"],
+                self._values()["pending_backlog_warning"],
+            ),
+            (0, 0, False),
+        )
+        self.env.cr.execute("SELECT now() AT TIME ZONE 'UTC'")
+        db_now = self.env.cr.fetchone()[0]
+        recent = self._event("pending", db_now - timedelta(seconds=20))
+        self._event("done", db_now - timedelta(hours=2))
+        values = self._values()
+        self.assertEqual(values["pending_event_count"], 1)
+        self.assertTrue(20 <= values["oldest_pending_event_age"] < 60)
+        self.assertFalse(values["pending_backlog_warning"])
+        old = self._event("pending", db_now - timedelta(minutes=3))
+        values = self._values()
+        self.assertEqual(values["pending_event_count"], 2)
+        self.assertTrue(180 <= values["oldest_pending_event_age"] < 240)
+        self.assertTrue(values["pending_backlog_warning"])
+        health = self.health.create({})
+        self.assertEqual(
+            self._listed(health.action_open_pending_events()), recent | old
+        )
+        # Once the job ran, no backlog is left.
+        self.process_events()
+        values = self._values()
+        self.assertEqual(
+            (values["pending_event_count"], values["pending_backlog_warning"]),
+            (0, False),
+        )
+
     def test_all_events_action(self):
         ours = self._payment(const.STATUS_PENDING, timedelta(minutes=1))
         theirs = self._payment(

@@ -67,13 +67,26 @@ def signature_header(payload, secret, timestamp=None):
 def verify_signature(payload, header, secrets, tolerance=TOLERANCE_SECONDS, now=None):
     """Check that ``payload`` was signed by Stripe with one of ``secrets``.
 
+    :return: The verified timestamp (see :func:`find_signing_secret`).
+    :rtype: int
+    :raise SignatureVerificationError: on any failure.
+    """
+    return find_signing_secret(payload, header, secrets, tolerance, now)[0]
+
+
+def find_signing_secret(
+    payload, header, secrets, tolerance=TOLERANCE_SECONDS, now=None
+):
+    """Check that ``payload`` was signed by Stripe with one of ``secrets`` and
+    tell which one (a secret belongs to a company, DESIGN §5).
+
     :param bytes payload: The raw request body, exactly as received.
     :param str header: The ``Stripe-Signature`` header value.
     :param secrets: The active signing secrets (``whsec_...``).
     :param int tolerance: Maximum age (and advance) of the timestamp, seconds.
     :param float now: The current Unix time (tests).
-    :return: The verified timestamp.
-    :rtype: int
+    :return: ``(verified timestamp, the secret that signed it)``.
+    :rtype: tuple[int, str]
     :raise SignatureVerificationError: on any failure.
     """
     if not secrets:
@@ -87,5 +100,5 @@ def verify_signature(payload, header, secrets, tolerance=TOLERANCE_SECONDS, now=
     for secret in secrets:
         expected = compute_signature(payload, timestamp, secret).encode()
         if any(hmac.compare_digest(expected, candidate) for candidate in candidates):
-            return timestamp
+            return timestamp, secret
     raise SignatureVerificationError("no signature matches")
