@@ -1327,3 +1327,153 @@ class TestWebhookOrdering(WebhookCase):
             with self.subTest(event["type"]):
                 self.send(event)
                 self.assertEqual(self.state_of(transaction), completed)
+
+
+@tagged("post_install", "-at_install")
+class TestWebhookProcessingJob(WebhookCase):
+    """§8: acknowledged first, applied by the processing job: in Stripe's
+    order per payment, each change once."""
+
+    def deliver(self, event):
+        """Acknowledge ``event`` without applying it (no job run)."""
+        with mute_logger(*LOGGERS):
+            response = self.post(encode(event))
+        self.assertEqual(response.json(), {"received": True, "duplicate": False})
+        return self.stored(event["id"])
+
+    def test_acknowledged_events_wait_for_the_job(self):
+        transaction = self.new_payment()
+        session = self.pay(transaction)["checkout_session"]
+        event = self.sim_event("checkout.session.completed", session["id"])
+        stored = self.deliver(event)
+        self.assertRecordValues(
+            stored,
+            [
+                {
+                    "state": "pending",
+                    "attempts": 0,
+                    "stripe_created": event["created"],
+                    "stripe_object_id": session["id"],
+                    "livemode": False,
+                    "signature_scope": "company",
+                }
+            ],
+        )
+        self.assertEqual(transaction.status, const.STATUS_PENDING)
+        # The request triggered both processing crons (run by any worker).
+        crons = [self.env.ref(xmlid) for xmlid in const.EVENT_PROCESSING_CRONS]
+        triggers = self.env["ir.cron.trigger"].search(
+            [("cron_id", "in", [cron.id for cron in crons])]
+        )
+        self.assertEqual(set(triggers.cron_id.ids), {cron.id for cron in crons})
+        with mute_logger(*LOGGERS):
+            processed = self.env["omochi.payment.event"]._omochi_process_pending()
+        self.assertEqual(processed, 1)
+        self.assertEqual(self.stored(event["id"]).state, "done")
+        self.assertEqual(transaction.status, const.STATUS_COMPLETED)
+
+    def test_two_event_objects_for_one_change_apply_once(self):
+        """Stripe may send two Event objects for one change: the same
+        (data.object.id, type) applies once, in one batch or two."""
+        for together in (True, False):
+            with self.subTest(in_one_batch=together):
+                transaction = self.new_payment()
+                session = self.pay(transaction)["checkout_session"]
+                event = self.sim_event("checkout.session.completed", session["id"])
+                twin = dict(event, id=new_event_id())
+                first = self.deliver(event)
+                if not together:
+                    self.process_events()
+                second = self.deliver(twin)
+                self.process_events()
+                self.assertEqual(first.state, "done")
+                self.assertEqual(second.state, "ignored")
+                self.assertIn(event["id"], second.error)
+                self.assertEqual(second.attempts, 1)
+                order = transaction.order_id
+                self.assertEqual(len(self.messages(order, "Order paid")), 1)
+                self.assertEqual(len(self.messages(transaction, "completed at")), 1)
+
+    def test_successive_refunds_of_one_charge_are_two_changes(self):
+        """charge.refunded events of one charge with other refunded amounts
+        are different changes: both apply."""
+        transaction = self.new_payment()
+        result = self.pay(transaction)
+        self.send(
+            self.sim_event(
+                "checkout.session.completed", result["checkout_session"]["id"]
+            )
+        )
+        charge_id = result["charge"]["id"]
+        self.refund(charge_id, 1000)
+        self.refund(charge_id, 4100)
+        refunds = self.simulator("GET", "events?type=charge.refunded")["data"]
+        refunds = sorted(
+            (e for e in refunds if e["data"]["object"]["id"] == charge_id),
+            key=lambda e: e["data"]["object"]["amount_refunded"],
+        )
+        self.assertEqual(len(refunds), 2)
+        for event in refunds:
+            self.deliver(event)
+        self.process_events()
+        self.assertEqual({self.stored(e["id"]).state for e in refunds}, {"done"})
+        self.assertEqual(transaction.status, const.STATUS_REFUNDED)
+
+    def test_stale_failure_after_async_completion_does_not_win(self):
+        """A declined card, then an asynchronous payment that succeeds: the
+        failure's event, older at Stripe, arrives last. Applied in Stripe's
+        order in one batch, or after the completion in a later run, the
+        payment ends COMPLETED and the order paid."""
+        for together in (True, False):
+            with self.subTest(in_one_batch=together):
+                transaction = self.new_payment()
+                session_id = transaction.stripe_checkout_session_id
+                declined = self.pay(transaction, "failed")
+                self.pay(transaction, "unpaid")
+                self.simulator(
+                    "POST",
+                    f"checkout/sessions/{session_id}/async_result",
+                    {"outcome": "succeeded"},
+                )
+                failed = self.sim_event(
+                    "payment_intent.payment_failed", declined["payment_intent"]["id"]
+                )
+                completed = self.sim_event("checkout.session.completed", session_id)
+                succeeded = self.sim_event(
+                    "checkout.session.async_payment_succeeded", session_id
+                )
+                # Stripe's clock: the failure first, then the completions.
+                now = int(time.time())
+                failed["created"] = now - 10
+                completed["created"] = now - 5
+                succeeded["created"] = now
+                self.deliver(succeeded)
+                self.deliver(completed)
+                if not together:
+                    self.process_events()
+                    self.assertCompleted(transaction)
+                self.deliver(failed)
+                self.process_events()
+                self.assertCompleted(transaction)
+                self.assertEqual(
+                    {
+                        self.stored(e["id"]).state
+                        for e in (failed, completed, succeeded)
+                    },
+                    {"done"},
+                )
+
+    def test_job_claims_in_stripe_order(self):
+        """Pending events are claimed oldest at Stripe first (that workers
+        skip each other's claims is the end-to-end tests')."""
+        events = self.env["omochi.payment.event"].sudo()
+        stored = []
+        for created in (300, 100, 200):
+            event = make_event("customer.created", {"id": f"cus_{created}"})
+            event["created"] = created
+            stored.append(self.deliver(event))
+        self.env.flush_all()
+        claimed = events._omochi_claim("state = 'pending'", 10)
+        self.assertEqual(claimed.mapped("stripe_created")[:3], [100, 200, 300])
+        self.process_events()
+        self.assertEqual({record.state for record in stored}, {"ignored"})
