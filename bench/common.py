@@ -34,7 +34,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs" / "BENCHMARKS.md"
 PYTHON = os.environ.get("PYTHON", sys.executable)
-DB_PREFIX = "omochi_bench"
+# Several people benchmarking on one PostgreSQL set their own prefix.
+DB_PREFIX = os.environ.get("OMOCHI_BENCH_DB_PREFIX", "omochi_bench")
 WEBHOOK_SECRET = "whsec_omochi_bench"
 STRIPE_SECRET_KEY = "sk_test_omochi_bench"
 PORTAL_LOGIN = "bench_portal"
@@ -438,6 +439,18 @@ def multiply_orders(dbname, count, tag, status="pending", with_session=True):
     ]
 
 
+def wait_events_applied(dbname, timeout=600):
+    """Wait until the cron workers have applied every acknowledged webhook
+    event of ``dbname`` (none ``pending``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        query = "SELECT count(*) FROM omochi_payment_event WHERE state = 'pending'"
+        if not pg_query(dbname, query)[0][0]:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"webhook events still pending after {timeout} s")
+
+
 def analyze(dbname):
     pg_query(dbname, "VACUUM ANALYZE")
 
@@ -566,16 +579,19 @@ def simulator():
 
 class OdooServer:
     """``python3 -m odoo --workers=2`` on ``dbname`` (loopback, free port, no
-    cron, INFO log into ``self.logfile``).
+    cron threads unless ``cron_threads``, INFO log into ``self.logfile``).
 
     ``-d`` without ``--db-filter``, as a single-database production server:
     Odoo then does not list the databases on every request (a filter would
     add a ``pg_database`` query to each one, the no-op route included)."""
 
-    def __init__(self, dbname, workdir, workers=2, env=None, log_sql=False):
+    def __init__(
+        self, dbname, workdir, workers=2, env=None, log_sql=False, cron_threads=0
+    ):
         self.dbname = dbname
         self.workdir = Path(workdir)
         self.workers = workers
+        self.cron_threads = cron_threads
         self.env = env or {}
         self.log_sql = log_sql
         self.port = free_port()
@@ -597,7 +613,7 @@ class OdooServer:
             f"--http-port={self.port}",
             f"--gevent-port={free_port()}",
             f"--workers={self.workers}",
-            "--max-cron-threads=0",
+            f"--max-cron-threads={self.cron_threads}",
             "--limit-time-real=300",
             f"--logfile={self.logfile}",
             "--log-level=info",
@@ -618,7 +634,10 @@ class OdooServer:
             stderr=subprocess.DEVNULL,
         )
         _wait_http(f"{self.url}/web/health", self.process, "Odoo", self.logfile)
-        log(f"Odoo (workers={self.workers}) serves {self.dbname} at {self.url}")
+        log(
+            f"Odoo (workers={self.workers}, cron threads={self.cron_threads}) "
+            f"serves {self.dbname} at {self.url}"
+        )
         return self
 
     def __exit__(self, *exc):

@@ -59,7 +59,7 @@ def run(args, workdir, odoo_version):
     with common.throwaway(template, "storm") as dbname:
         payments = common.multiply_orders(dbname, 20, "storm")
         common.analyze(dbname)
-        with common.OdooServer(dbname, workdir) as server:
+        with common.OdooServer(dbname, workdir, cron_threads=2) as server:
             health = ("GET", f"{server.url}{HEALTH}", None, {})
             # Warm both workers (routes, caches) on other payments.
             common.run_load("warmup", lambda _i: health, 2, max_requests=40)
@@ -75,6 +75,7 @@ def run(args, workdir, odoo_version):
                 *deliver(server, common.checkout_completed_event(payments[10]))
             )
             assert single.status == 200, single.body
+            common.wait_events_applied(dbname)
             after, tables_after = table_writes(dbname)
             single_writes = after - before
             single_tables = diff(tables_after, tables_before)
@@ -91,6 +92,7 @@ def run(args, workdir, odoo_version):
             storm = common.burst(
                 "storm", [request] * args.clients, resend_resets=RESEND
             )
+            common.wait_events_applied(dbname)
             end = server.mark()
             after, tables_after = table_writes(dbname)
             entries = server.access_log(mark, end, WEBHOOK)

@@ -84,7 +84,6 @@ class OmochiPaymentEvent(models.Model):
         "one payment are applied in this order.",
     )
     stripe_object_id = fields.Char(
-        string="Stripe Object",
         readonly=True,
         index=True,
         help="The id of the event's object (data.object.id).",

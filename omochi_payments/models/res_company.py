@@ -93,7 +93,8 @@ class ResCompany(models.Model):
         """The companies' own webhook secrets, cached until a company's
         settings change (read once per worker, not once per delivery)."""
         owners = {}
-        for company in self.sudo().search([]):
+        companies = self.sudo().search([("omochi_stripe_webhook_secret", "!=", False)])
+        for company in companies:
             for secret in get_stripe_config(company).webhook_secrets:
                 owners.setdefault(secret, []).append(company.id)
         return tuple((secret, tuple(ids)) for secret, ids in owners.items())
