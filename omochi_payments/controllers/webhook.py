@@ -52,6 +52,9 @@ class OmochiStripeWebhook(http.Controller):
         # No user at all: the signature is the authentication, and Odoo's
         # public user would cost a query per delivery.
         auth="none",
+        # Read/write like any route that writes: the acknowledgement opens its
+        # own read/write cursor (never on a read-only replica).
+        readonly=False,
         methods=["POST"],
         csrf=False,
         save_session=False,
