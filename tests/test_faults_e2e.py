@@ -550,8 +550,8 @@ class DedicatedServer:
             try:
                 if requests.get(f"{self.url}/web/health", timeout=2).ok:
                     return
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # still starting (a busy machine can be slow to answer)
             assert self.process.poll() is None, f"Odoo died; see {self.log}"
             time.sleep(0.2)
         raise AssertionError(f"Odoo did not start; see {self.log}")
