@@ -333,8 +333,8 @@ def extra_phases(args, server, make_target, used, applied, path):
 
 
 def pool_size(args):
-    """Payments needed per server: ack phases at most ~400/s, then the rest."""
-    acks = int(sum(400 * args.duration for _c in args.concurrency)) + 16
+    """Payments needed per server: ack phases at most ~250/s, then the rest."""
+    acks = int(sum(250 * args.duration for _c in args.concurrency)) + 16
     return acks + args.applied + int(args.rate * args.latency_duration) + 1
 
 
