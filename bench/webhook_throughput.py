@@ -279,7 +279,9 @@ def storm_phase(server, make_target, index, path, copies=16):
     retries = server.count_log(
         r"SerializationFailure|serialize|SERIALIZATION", mark, end
     )
-    duplicates = [e.queries for e in entries][1:]  # all but the first stored
+    # All but the one delivery that stored the event (the costliest; the log
+    # is not in the order the deliveries were answered).
+    duplicates = sorted(e.queries for e in entries)[:-1]
     row = {
         "copies": 2 * copies,
         "statuses": {**first.status_counts()},
