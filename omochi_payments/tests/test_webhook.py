@@ -594,6 +594,20 @@ class TestWebhookSignature(WebhookCase):
             samples["applied"].append(counter["queries"])
             self.assertEqual(self.stored(event["id"]).state, "done")
             self.assertEqual(transaction.status, const.STATUS_COMPLETED)
+        # Applying a batch: the job's fixed cost is shared by its events.
+        batch = []
+        for _index in range(5):
+            transaction = self.new_payment()
+            session = self.pay(transaction)["checkout_session"]
+            event = self.sim_event("checkout.session.completed", session["id"])
+            self.post(encode(event))
+            batch.append(transaction)
+        with self.count_queries() as counter:
+            self.process_events()
+        samples["applied in a batch of 5, per event"] = [counter["queries"] / 5]
+        self.assertEqual(
+            {t.status for t in batch}, {const.STATUS_COMPLETED}, "all applied"
+        )
         _logger.info(
             "Webhook cost (SQL queries): %s",
             ", ".join(f"{kind}: {values}" for kind, values in samples.items()),
