@@ -292,6 +292,17 @@ class WebhookCase(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
         )
         self.env.invalidate_all()
 
+    def assertCompleted(self, transaction):
+        self.assertEqual(transaction.status, const.STATUS_COMPLETED)
+        self.assertTrue(transaction.completed_at)
+        self.assertFalse(transaction.error_message)
+        order = transaction.order_id
+        self.assertEqual(order.state, "paid")
+        self.assertEqual(order.payment_state, "paid")
+        self.assertEqual(len(self.messages(transaction, "completed at Stripe")), 1)
+        self.assertEqual(len(self.messages(order, "Order paid")), 1)
+        self.assertIn(transaction.reference, self.messages(order, "Order paid").body)
+
     def retry_failed(self):
         with mute_logger(*LOGGERS):
             self.env["omochi.payment.event"]._cron_omochi_retry_failed()
@@ -949,17 +960,6 @@ class TestWebhookFailures(WebhookCase):
 @tagged("post_install", "-at_install")
 class TestWebhookTransitions(WebhookCase):
     """§4: each event type and transition, with the order's side effects."""
-
-    def assertCompleted(self, transaction):
-        self.assertEqual(transaction.status, const.STATUS_COMPLETED)
-        self.assertTrue(transaction.completed_at)
-        self.assertFalse(transaction.error_message)
-        order = transaction.order_id
-        self.assertEqual(order.state, "paid")
-        self.assertEqual(order.payment_state, "paid")
-        self.assertEqual(len(self.messages(transaction, "completed at Stripe")), 1)
-        self.assertEqual(len(self.messages(order, "Order paid")), 1)
-        self.assertIn(transaction.reference, self.messages(order, "Order paid").body)
 
     def test_checkout_session_completed_paid(self):
         transaction = self.new_payment()
