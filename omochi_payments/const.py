@@ -176,6 +176,14 @@ STRIPE_DASHBOARD_URL = "https://dashboard.stripe.com"
 # Reconciliation cron: open payments older than this many minutes (default of
 # the omochi_payments.reconcile_after_minutes parameter) are checked at Stripe.
 RECONCILE_AFTER_MINUTES = 15
+# A payment is refreshed from Stripe on request (check_status, the status page)
+# at most once per this many seconds, however many requests ask.
+REFRESH_MIN_INTERVAL_SECONDS = 5
+# Body limits, enforced on the routes before any parsing (ir.http._pre_dispatch).
+API_MAX_BODY_BYTES = 64 * 1024
+WEBHOOK_MAX_BODY_BYTES = 256 * 1024
+PORTAL_PAY_MAX_BODY_BYTES = 16 * 1024
+BODY_TOO_LARGE_CODE = "body_too_large"
 # Records handled per cron batch (each batch is committed).
 CRON_BATCH_SIZE = 50
 # Failed webhook events are retried after 2**attempts minutes, this many times.

@@ -4,6 +4,9 @@ from datetime import datetime
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+# Context key of ``_omochi_set_state``: the one way to change ``state`` (§3).
+STATE_CHANGE_CONTEXT_KEY = "omochi_order_state_change"
+
 
 class OmochiOrder(models.Model):
     """A customer order of the Omochi platform.
@@ -134,8 +137,13 @@ class OmochiOrder(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        """Assign the sequence reference to the new orders."""
+        """Assign the sequence reference to the new orders, which start as
+        drafts (``state`` only moves through the actions)."""
         for vals in vals_list:
+            if vals.get("state", "draft") != "draft" and not self.env.context.get(
+                STATE_CHANGE_CONTEXT_KEY
+            ):
+                raise UserError(self.env._("New orders start as drafts."))
             if vals.get("name", "/") == "/":
                 vals["name"] = self._next_order_name(vals)
         return super().create(vals_list)
@@ -159,7 +167,16 @@ class OmochiOrder(models.Model):
         return sequence.next_by_code("omochi.order", sequence_date=seq_date) or "/"
 
     def write(self, vals):
-        """Refuse to change the currency of an order that is not a draft."""
+        """Refuse to change the currency of an order that is not a draft, and
+        any change of ``state`` other than through the order's actions and
+        the payment logic (``_omochi_set_state``), DESIGN §3."""
+        if "state" in vals and not self.env.context.get(STATE_CHANGE_CONTEXT_KEY):
+            raise UserError(
+                self.env._(
+                    "The state of an order changes only through its actions "
+                    "(Confirm, Cancel, Reset to Draft) and its payments."
+                )
+            )
         if "currency_id" in vals and any(
             order.state != "draft" and order.currency_id.id != vals["currency_id"]
             for order in self
@@ -181,6 +198,13 @@ class OmochiOrder(models.Model):
                         name=order.name,
                     )
                 )
+
+    def _omochi_set_state(self, state):
+        """Move the orders to ``state``: the one way the actions and the
+        payment logic change it (``write`` refuses ``state`` otherwise)."""
+        return self.with_context(**{STATE_CHANGE_CONTEXT_KEY: True}).write(
+            {"state": state}
+        )
 
     def _state_label(self):
         """Return the human label of the order's state."""
@@ -206,7 +230,7 @@ class OmochiOrder(models.Model):
                         name=order.name,
                     )
                 )
-        self.write({"state": "confirmed"})
+        self._omochi_set_state("confirmed")
         return True
 
     def action_cancel(self):
@@ -221,7 +245,7 @@ class OmochiOrder(models.Model):
                         state=order._state_label(),
                     )
                 )
-        self.write({"state": "cancelled"})
+        self._omochi_set_state("cancelled")
         return True
 
     def action_draft(self):
@@ -236,7 +260,7 @@ class OmochiOrder(models.Model):
                         state=order._state_label(),
                     )
                 )
-        self.write({"state": "draft"})
+        self._omochi_set_state("draft")
         return True
 
     # ------------------------------------------------------------------

@@ -156,7 +156,7 @@ class TestOmochiOrder(OmochiOrderCommon):
         for state in ("paid", "refunded", "cancelled"):
             order = self._create_order()
             order.action_confirm()
-            order.state = state
+            order._omochi_set_state(state)
             with self.assertRaises(UserError):
                 order.action_cancel()
             self.assertEqual(order.state, state)
@@ -164,7 +164,7 @@ class TestOmochiOrder(OmochiOrderCommon):
     def test_draft_refused_for_draft_paid_refunded(self):
         for state in ("draft", "paid", "refunded"):
             order = self._create_order()
-            order.state = state
+            order._omochi_set_state(state)
             with self.assertRaises(UserError):
                 order.action_draft()
             self.assertEqual(order.state, state)
@@ -207,7 +207,7 @@ class TestOmochiOrder(OmochiOrderCommon):
         for state in ("confirmed", "paid", "refunded"):
             order = self._create_order()
             order.action_confirm()
-            order.state = state
+            order._omochi_set_state(state)
             with self.assertRaises(UserError):
                 order.unlink()
             self.assertTrue(order.exists())

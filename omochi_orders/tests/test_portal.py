@@ -52,7 +52,7 @@ class TestOmochiOrderPortal(OmochiOrderCommon, HttpCase):
         cls.order_small = confirmed(cls.customer_company, ((1.0, 5.0),))
         cls.order_big = confirmed(cls.customer_contact, ((3.0, 40.0),))
         cls.order_paid = confirmed(cls.customer_company, ((2.0, 12.5),))
-        cls.order_paid.state = "paid"
+        cls.order_paid._omochi_set_state("paid")
         cls.order_cancelled = confirmed(cls.customer_company, ((1.0, 70.0),))
         cls.order_cancelled.action_cancel()
         cls.order_draft = cls._create_order(partner=cls.customer_company)

@@ -11,19 +11,17 @@ import json
 import logging
 import uuid
 
-from werkzeug.exceptions import RequestEntityTooLarge
-
 from odoo import http
 from odoo.exceptions import AccessError, MissingError
 from odoo.http import request
 
-from ..const import CHECKOUT_SESSION_ID_PATTERN
+from ..const import API_MAX_BODY_BYTES, CHECKOUT_SESSION_ID_PATTERN
 from ..exceptions import OmochiPaymentError
 from ..tools.stripe_gateway import StripeGatewayError
 
 _logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 64 * 1024
+MAX_BODY_BYTES = API_MAX_BODY_BYTES
 CORS_MAX_AGE = 600
 
 
@@ -133,6 +131,9 @@ def api_route(route, methods):
             methods=methods,
             csrf=False,
             save_session=False,
+            # Checked by ir.http._pre_dispatch, before the body is parsed.
+            max_content_length=MAX_BODY_BYTES,
+            omochi_body_limit=True,
         )
         @functools.wraps(handler)
         def endpoint(self, *args, **kwargs):
@@ -152,9 +153,6 @@ def api_route(route, methods):
 def _dispatch(handler, controller, *args, **kwargs):
     """Run an API handler, turning every failure into its §7 answer."""
     try:
-        request.httprequest.max_content_length = MAX_BODY_BYTES
-        if (request.httprequest.content_length or 0) > MAX_BODY_BYTES:
-            raise RequestEntityTooLarge()
         _authenticate()
         return handler(controller, *args, **kwargs)
     except StripeGatewayError as error:
@@ -166,9 +164,6 @@ def _dispatch(handler, controller, *args, **kwargs):
         failure = (error.http_status, error.code, error.args[0], error.field)
     except (AccessError, MissingError):
         failure = (404, "not_found", "No such resource.", None)
-    except RequestEntityTooLarge:
-        message = f"The body exceeds {MAX_BODY_BYTES} bytes."
-        failure = (413, "body_too_large", message, None)
     request.env.cr.rollback()
     return error_response(*failure)
 
@@ -177,13 +172,9 @@ def json_body(required_fields=()):
     """Return the request's JSON object body (``{}`` when empty and allowed).
 
     :raise ApiError: 400 when it is not a JSON object or lacks a field.
-    :raise RequestEntityTooLarge: when it exceeds ``MAX_BODY_BYTES``.
     """
     httprequest = request.httprequest
     data = httprequest.get_data(cache=True)
-    if len(data) > MAX_BODY_BYTES:
-        # A chunked body has no Content-Length for _dispatch to check.
-        raise RequestEntityTooLarge()
     if (httprequest.content_length or data) and (
         httprequest.mimetype != "application/json"
     ):
@@ -289,7 +280,7 @@ class OmochiPaymentsApi(http.Controller):
         if not transaction:
             raise ApiError(404, "payment_not_found", "No such payment.")
         transaction = transaction.sudo()
-        transaction._stripe_refresh()
+        transaction._stripe_refresh_on_request()
         return json_response(transaction._omochi_status_payload())
 
     def _pay(self, order_uuid, return_url):

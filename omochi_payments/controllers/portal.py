@@ -21,6 +21,7 @@ from odoo.http import request
 
 from odoo.addons.omochi_orders.controllers.portal import OmochiOrderPortal
 
+from ..const import PORTAL_PAY_MAX_BODY_BYTES
 from ..exceptions import OmochiPaymentError, OrderNotPayableError
 from ..tools.stripe_gateway import StripeGatewayError
 
@@ -128,6 +129,9 @@ class OmochiPaymentsPortal(OmochiOrderPortal):
         auth="public",
         methods=["POST"],
         website=True,
+        # Checked by ir.http._pre_dispatch, before the form is parsed.
+        max_content_length=PORTAL_PAY_MAX_BODY_BYTES,
+        omochi_body_limit=True,
     )
     def portal_omochi_order_pay(self, order_id, access_token=None, **_kwargs):
         """**Pay now**: open (or reuse) the order's Stripe Checkout Session

@@ -41,7 +41,7 @@ class OmochiPaymentStatusPage(http.Controller):
             )
             not_found = not transaction
             if transaction:
-                transaction._stripe_refresh()
+                transaction._stripe_refresh_on_request()
         elif status != "cancelled":
             not_found = True
         values = {"transaction": transaction, "not_found": not_found}

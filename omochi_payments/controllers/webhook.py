@@ -14,13 +14,14 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from odoo import http
 from odoo.http import request
 
+from .. import const
 from ..tools.stripe_signature import SignatureVerificationError, find_signing_secret
 from .api import error_response, json_response
 
 _logger = logging.getLogger(__name__)
 
 # Stripe's events are a few KiB; anything far larger is not from Stripe.
-MAX_WEBHOOK_BYTES = 256 * 1024
+MAX_WEBHOOK_BYTES = const.WEBHOOK_MAX_BODY_BYTES
 
 
 def _parse_event(payload):
@@ -58,6 +59,9 @@ class OmochiStripeWebhook(http.Controller):
         methods=["POST"],
         csrf=False,
         save_session=False,
+        # Checked by ir.http._pre_dispatch, before the body is parsed.
+        max_content_length=MAX_WEBHOOK_BYTES,
+        omochi_body_limit=True,
     )
     def stripe_webhook(self, **_query):
         """Verify and store one Stripe event ``pending``; 200 when stored."""

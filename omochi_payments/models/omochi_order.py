@@ -36,6 +36,7 @@ class OmochiOrder(models.Model):
         "transaction_ids.status",
         "transaction_ids.amount",
         "transaction_ids.amount_refunded",
+        "transaction_ids.review_required",
     )
     def _compute_payment_state(self):
         """Derive the payment state of the orders from their transactions.
@@ -49,10 +50,16 @@ class OmochiOrder(models.Model):
         3. a ``refunded`` transaction: ``refunded``;
         4. a ``pending`` or ``processing`` transaction: ``pending``;
         5. otherwise (none, or only failed/cancelled/expired): ``not_paid``.
+
+        Payments flagged for review did not pay the order (§4): left out.
         """
         res = super()._compute_payment_state()
         for order in self:
-            statuses = set(order.transaction_ids.mapped("status"))
+            statuses = set(
+                order.transaction_ids.filtered(
+                    lambda tx: not tx.review_required
+                ).mapped("status")
+            )
             order.payment_state = self._payment_state_from_statuses(statuses)
         return res
 
@@ -193,7 +200,9 @@ class OmochiOrder(models.Model):
         return_urls = transactions._omochi_return_urls(config, return_url)
         order._omochi_lock_for_checkout()
         order._omochi_check_payable()
-        transaction = order._omochi_open_transaction()
+        transaction = order._omochi_open_transaction(return_url)
+        # Closing an earlier session may have found it paid or processing.
+        order._omochi_check_payable()
         if transaction.checkout_url:
             return transaction, False
         if not transaction:
@@ -288,34 +297,39 @@ class OmochiOrder(models.Model):
             return
         raise OrderNotPayableError(message)
 
-    def _omochi_open_transaction(self):
-        """Return the order's transaction whose session can still be paid on.
+    def _omochi_open_transaction(self, return_url=None):
+        """Return the order's transaction whose session the customer may pay
+        on, after closing at Stripe every other session that may be open.
 
-        A pending transaction is reused while its session stays open long
-        enough; one whose session expires too soon is marked expired (Stripe
-        expires it in any case); one whose session creation failed is returned
-        without a ``checkout_url``, to be retried. A failed one (a declined
-        card) is reused while Stripe says its session is still open: the
-        customer tries another card there, and no second session competes.
+        DESIGN §4: one payable session per order *at Stripe*. The newest
+        pending or failed transaction is reused when its session stays open
+        long enough and leads back to the same ``return_url`` (a failed one,
+        a declined card, only while Stripe says its session is open); one
+        whose session creation failed is returned without a ``checkout_url``,
+        to be retried. Every other session is expired at Stripe and seen
+        closed before any new one is made.
 
+        :param str return_url: The caller's ``return_url`` (``None``: the
+            frontend's status page).
         :return: An ``omochi.payment.transaction`` record, or an empty one.
+        :raise StripeGatewayError: Stripe could not confirm that an earlier
+            session is closed (nothing new may be created).
         """
         reuse_until = fields.Datetime.now() + timedelta(
             minutes=const.CHECKOUT_SESSION_REUSE_MARGIN_MINUTES
         )
+        reusable = self.env["omochi.payment.transaction"]
         candidates = self.transaction_ids.filtered(
             lambda tx: tx.status in (const.STATUS_PENDING, const.STATUS_FAILED)
         )
         for transaction in candidates.sorted("id", reverse=True):
-            pending = transaction.status == const.STATUS_PENDING
-            if pending and not transaction.stripe_checkout_session_id:
-                return transaction
-            if transaction.expires_at and transaction.expires_at > reuse_until:
-                if pending or transaction._stripe_session_is_open():
-                    return transaction
-            elif pending:
-                transaction._omochi_transition(const.STATUS_EXPIRED)
-        return self.env["omochi.payment.transaction"]
+            if not reusable and transaction._omochi_is_reusable(
+                return_url, reuse_until
+            ):
+                reusable = transaction
+            else:
+                transaction._stripe_close_checkout_session()
+        return reusable
 
     def _stripe_line_items(self):
         """Return Checkout ``line_items`` summing EXACTLY to the order total.

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.exceptions import AccessError
 
 from .. import const
 
@@ -28,6 +29,9 @@ class OmochiPaymentHealth(models.TransientModel):
     stuck_transaction_count = fields.Integer(
         string="Stuck Payments", compute="_compute_health"
     )
+    review_transaction_count = fields.Integer(
+        string="Payments to Review", compute="_compute_health"
+    )
     reconcile_after_minutes = fields.Integer(
         string="Reconciliation Age (minutes)", compute="_compute_health"
     )
@@ -50,8 +54,13 @@ class OmochiPaymentHealth(models.TransientModel):
 
     @api.depends("company_id")
     def _compute_health(self):
-        """Fill the figures from ``_omochi_health_values``."""
+        """Fill the figures from ``_omochi_health_values`` (read as superuser:
+        only for the user's own companies)."""
         for health in self:
+            if not self.env.su and health.company_id not in self.env.user.company_ids:
+                raise AccessError(
+                    self.env._("You may not see the payments of this company.")
+                )
             health.update(self._omochi_health_values(health.company_id))
 
     @api.model
@@ -78,6 +87,12 @@ class OmochiPaymentHealth(models.TransientModel):
         ]
 
     @api.model
+    def _omochi_review_transactions_domain(self, company):
+        """Payments of ``company`` that took money without paying their order
+        (DESIGN §4), until refunded or marked reviewed."""
+        return [("company_id", "=", company.id), ("review_required", "=", True)]
+
+    @api.model
     def _omochi_health_values(self, company):
         """Return the health figures of ``company``.
 
@@ -101,6 +116,9 @@ class OmochiPaymentHealth(models.TransientModel):
             ),
             "stuck_transaction_count": transactions.search_count(
                 self._omochi_stuck_transactions_domain(company)
+            ),
+            "review_transaction_count": transactions.search_count(
+                self._omochi_review_transactions_domain(company)
             ),
             "reconcile_after_minutes": transactions._omochi_reconcile_age(),
             "pending_event_count": backlog,
@@ -147,6 +165,15 @@ class OmochiPaymentHealth(models.TransientModel):
         )
         action["context"] = {"search_default_pending": 1}
         return action
+
+    def action_open_review_transactions(self):
+        """List the payments flagged for review."""
+        self.ensure_one()
+        return self._omochi_open(
+            "omochi.payment.transaction",
+            self.env._("Payments to Review"),
+            self._omochi_review_transactions_domain(self.company_id),
+        )
 
     def action_open_events(self):
         """List the latest events."""

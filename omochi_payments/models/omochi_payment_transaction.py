@@ -27,7 +27,8 @@ class OmochiPaymentTransaction(models.Model):
 
     _name = "omochi.payment.transaction"
     _description = "Omochi Payment Transaction"
-    _inherit = "mail.thread"
+    # Activities: payments flagged for review go to the managers' to-do lists.
+    _inherit = ("mail.thread", "mail.activity.mixin")
     _order = "id desc"
     _rec_name = "reference"
     _check_company_auto = True
@@ -132,6 +133,16 @@ class OmochiPaymentTransaction(models.Model):
     amount_refunded = fields.Monetary(readonly=True, copy=False, tracking=True)
     error_message = fields.Text(readonly=True, copy=False)
     completed_at = fields.Datetime(readonly=True, copy=False)
+    review_required = fields.Boolean(
+        readonly=True,
+        copy=False,
+        index=True,
+        tracking=True,
+        help="Money was taken but the order was not paid by it (its amount is "
+        "not the order's current total, or the order was already paid): a "
+        "manager refunds it or marks it reviewed (DESIGN §4).",
+    )
+    review_reason = fields.Text(readonly=True, copy=False)
     event_ids = fields.One2many(
         "omochi.payment.event",
         "transaction_id",
@@ -314,12 +325,17 @@ class OmochiPaymentTransaction(models.Model):
         return True
 
     def _omochi_post_completion_messages(self):
-        """Mark the order paid and say so in both chatters."""
+        """Mark the order paid and say so in both chatters, unless this
+        payment cannot pay the order as it is now: then it is flagged for
+        review instead (DESIGN §4)."""
         order = self.order_id
-        if order.state != "paid":
-            order.state = "paid"
         amount = self.currency_id.format(self.amount)
         self.message_post(body=self.env._("Payment of %s completed at Stripe.", amount))
+        reason = self._omochi_review_reason()
+        if reason:
+            self._omochi_flag_for_review(reason)
+            return
+        order._omochi_set_state("paid")
         order.message_post(
             body=self.env._(
                 "Order paid: %(amount)s by payment %(reference)s.",
@@ -327,6 +343,122 @@ class OmochiPaymentTransaction(models.Model):
                 reference=self.reference,
             )
         )
+
+    def _omochi_review_reason(self):
+        """Why this completed payment may not pay its order, or ``None``.
+
+        The order must be confirmed, not paid by another payment, and its
+        *current* total and currency must be what this payment collected.
+
+        :rtype: str | None
+        """
+        order = self.order_id
+        others = order.transaction_ids.filtered(
+            lambda tx: (
+                tx != self
+                and tx.status in const.PAID_STATUSES
+                and not tx.review_required
+            )
+        )
+        if order.state in ("paid", "refunded") or others:
+            return self.env._(
+                "Order %(order)s was already paid by %(others)s: this is a second "
+                "payment of it.",
+                order=order.name,
+                others=", ".join(others.mapped("reference")) or order.name,
+            )
+        if order.state != "confirmed":
+            return self.env._(
+                "Order %(order)s is %(state)s: it changed after this payment's "
+                "checkout was opened.",
+                order=order.name,
+                state=order._state_label(),
+            )
+        if order.currency_id != self.currency_id or (
+            to_minor_units(order.amount_total, order.currency_id.name)
+            != to_minor_units(self.amount, self.currency_id.name)
+        ):
+            return self.env._(
+                "Order %(order)s now totals %(total)s, not the %(amount)s this "
+                "payment collected.",
+                order=order.name,
+                total=order.currency_id.format(order.amount_total),
+                amount=self.currency_id.format(self.amount),
+            )
+        return None
+
+    def _omochi_flag_for_review(self, reason):
+        """Flag the payment for review: a chatter message on both records and
+        a to-do activity for each Omochi manager of the company."""
+        self.write({"review_required": True, "review_reason": reason})
+        body = self.env._(
+            "Payment %(reference)s was completed but did NOT pay the order: %(reason)s "
+            "A manager must refund it or mark it reviewed.",
+            reference=self.reference,
+            reason=reason,
+        )
+        self.message_post(body=body)
+        self.order_id.message_post(body=body)
+        group = self.env.ref("omochi_orders.group_omochi_manager")
+        managers = group.sudo().users
+        for manager in managers.filtered(
+            lambda user: not user.share and self.company_id in user.company_ids
+        ):
+            self.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=self.env._("Review payment %s", self.reference),
+                note=reason,
+                user_id=manager.id,
+            )
+
+    def action_refund_for_review(self):
+        """One click for managers: refund at Stripe what remains of a payment
+        flagged for review.
+
+        :raise AccessError: the user is not an Omochi manager of its company.
+        :raise UserError: the payment is not flagged, or Stripe refused.
+        """
+        self.ensure_one()
+        self._omochi_check_manager_access()
+        if not self.review_required:
+            raise UserError(self.env._("This payment is not flagged for review."))
+        wizard = (
+            self.env["omochi.payment.refund.wizard"]
+            .with_context(active_id=self.id)
+            .create({"transaction_id": self.id, "reason": "duplicate"})
+        )
+        wizard.action_refund()
+        return True
+
+    def action_mark_reviewed(self):
+        """A manager keeps the money of a flagged payment (e.g. agreed with
+        the customer): the flag and its activities are cleared."""
+        self._omochi_check_manager_access()
+        for transaction in self.sudo().filtered("review_required"):
+            transaction._omochi_clear_review(
+                self.env._("Reviewed by %s.", self.env.user.name)
+            )
+        return True
+
+    def _omochi_clear_review(self, note):
+        """Clear the review flag and mark its activities done."""
+        self.ensure_one()
+        self.review_required = False
+        self.activity_ids.filtered(
+            lambda activity: (
+                activity.activity_type_id
+                == self.env.ref("mail.mail_activity_data_todo")
+            )
+        ).action_feedback(feedback=note)
+
+    def _omochi_check_manager_access(self):
+        """Refuse unless the user is an Omochi manager who may write these
+        payments (their company included)."""
+        if not self.env.su and not self.env.user.has_group(
+            "omochi_orders.group_omochi_manager"
+        ):
+            raise AccessError(self.env._("Only Omochi managers may do this."))
+        self.check_access("write")
 
     def _stripe_apply_checkout_session(self, session):
         """Bring the transaction in line with a Checkout Session from Stripe.
@@ -411,8 +543,10 @@ class OmochiPaymentTransaction(models.Model):
             return False
         amount = self.currency_id.format(refunded)
         self.message_post(body=self.env._("Refunded at Stripe: %s in total.", amount))
-        if full and self.order_id.state == "paid":
-            self.order_id.state = "refunded"
+        if full and self.review_required:
+            self._omochi_clear_review(self.env._("Refunded in full."))
+        elif full and self.order_id.state == "paid":
+            self.order_id._omochi_set_state("refunded")
             self.order_id.message_post(
                 body=self.env._("Order fully refunded (%s).", amount)
             )
@@ -685,17 +819,61 @@ class OmochiPaymentTransaction(models.Model):
             return False
         return self._stripe_apply_checkout_session(session)
 
-    def _stripe_session_is_open(self):
-        """Whether Stripe says the Checkout Session is still open (``False``
-        when Stripe cannot be asked)."""
+    def _stripe_refresh_on_request(self):
+        """Refresh the payment from Stripe for a request asking its status,
+        at most once per ``const.REFRESH_MIN_INTERVAL_SECONDS`` however many
+        requests ask (the others answer from the database).
+
+        :return: Whether the status changed.
+        :rtype: bool
+        """
         self.ensure_one()
-        try:
-            session = self._stripe_gateway().retrieve_checkout_session(
-                self.stripe_checkout_session_id
-            )
-        except StripeGatewayError:
+        if self._is_final() or not self.stripe_checkout_session_id:
             return False
-        return session.get("status") == "open"
+        if not self.env["omochi.payment.refresh.claim"]._omochi_claim(self.id):
+            return False
+        return self._stripe_refresh()
+
+    def _omochi_is_reusable(self, return_url, reuse_until):
+        """Whether the customer may be sent to this transaction's session
+        again instead of a new one (see ``omochi.order._omochi_open_transaction``).
+
+        :param str return_url: The ``return_url`` the caller asks for now.
+        :param datetime reuse_until: The session must stay open until then.
+        :raise StripeGatewayError: Stripe cannot tell whether the session of a
+            failed payment is still open.
+        :rtype: bool
+        """
+        self.ensure_one()
+        pending = self.status == const.STATUS_PENDING
+        if not self.stripe_checkout_session_id:
+            return pending
+        if (self.return_url or None) != (return_url or None) or not (
+            self.expires_at and self.expires_at > reuse_until
+        ):
+            return False
+        if pending:
+            return True
+        # A declined card: the customer may try another card on the same
+        # session while Stripe keeps it open.
+        session = self._stripe_gateway().retrieve_checkout_session(
+            self.stripe_checkout_session_id
+        )
+        if session.get("status") == "open":
+            return True
+        self._stripe_apply_checkout_session(session)
+        return False
+
+    def _stripe_close_checkout_session(self):
+        """Expire the transaction's session at Stripe and mark it EXPIRED
+        (unless Stripe reports it paid or processing, which then applies).
+
+        :raise StripeGatewayError: Stripe did not confirm the session closed.
+        """
+        self.ensure_one()
+        self._stripe_expire_checkout_session()
+        if self.status in (const.STATUS_PENDING, const.STATUS_FAILED):
+            self._omochi_transition(const.STATUS_EXPIRED)
 
     def _omochi_status_payload(self):
         """Return the ``check_status`` answer of DESIGN §7.
@@ -761,7 +939,7 @@ class OmochiPaymentTransaction(models.Model):
         if not transaction:
             raise MissingError(self.env._("No such payment."))
         transaction = transaction.sudo()
-        transaction._stripe_refresh()
+        transaction._stripe_refresh_on_request()
         return transaction._omochi_status_payload()
 
     def action_cancel(self):
@@ -777,6 +955,9 @@ class OmochiPaymentTransaction(models.Model):
             "omochi_orders.group_omochi_user"
         ):
             raise AccessError(self.env._("Only Omochi users may cancel payments."))
+        # Runs as superuser below: only payments the user may see (their
+        # companies, record rules), §4.
+        self.check_access("read")
         for transaction in self.sudo():
             if transaction.status not in (const.STATUS_PENDING, const.STATUS_FAILED):
                 continue
@@ -788,17 +969,18 @@ class OmochiPaymentTransaction(models.Model):
         return True
 
     def _stripe_expire_checkout_session(self):
-        """Expire the open Checkout Session at Stripe, if there is one.
+        """Expire the open Checkout Session at Stripe, if there is one, and
+        see it closed.
 
         :raise StripeGatewayError: Stripe refused for another reason than the
-            session being no longer open.
+            session being no longer open, or could not be reached.
         """
         self.ensure_one()
         if not self.stripe_checkout_session_id:
             return
         gateway = self._stripe_gateway()
         try:
-            gateway.expire_checkout_session(
+            session = gateway.expire_checkout_session(
                 self.stripe_checkout_session_id,
                 f"omochi-{self.uuid}-checkout-session-expire",
             )
@@ -808,6 +990,14 @@ class OmochiPaymentTransaction(models.Model):
             # No longer open: take Stripe's word for what happened to it.
             session = gateway.retrieve_checkout_session(self.stripe_checkout_session_id)
             self._stripe_apply_checkout_session(session)
+        if session.get("status") == "open":
+            raise StripeGatewayError(
+                self.env._(
+                    "Stripe did not confirm that the checkout session of payment "
+                    "%s is closed; please try again in a moment.",
+                    self.reference,
+                )
+            )
 
     # ------------------------------------------------------------------
     # Reconciliation of the payments Stripe has not told us about

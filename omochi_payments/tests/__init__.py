@@ -17,3 +17,5 @@ from . import test_portal_pay
 from . import test_jsonrpc
 from . import test_backoffice_pay_tour
 from . import test_openapi
+from . import test_money_safety
+from . import test_money_state_machine

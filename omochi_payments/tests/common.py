@@ -191,6 +191,35 @@ class StripeSimulatorMixin:
             {"outcome": outcome, **values},
         )
 
+    def _deliver(self, event):
+        """Deliver a verified Stripe event (a dict) as the webhook does after
+        checking its signature, and have it applied: the one place the tests
+        hand events to the addon.
+
+        :return: The stored ``omochi.payment.event``.
+        """
+        record, _duplicate = (
+            self.env["omochi.payment.event"]
+            .sudo()
+            ._omochi_receive(event, json.dumps(event))
+        )
+        self.env.invalidate_all()
+        return record
+
+    def forget_refresh_claims(self):
+        """Let the next status request refresh from Stripe at once, as it
+        would ``REFRESH_MIN_INTERVAL_SECONDS`` later."""
+        self.env.cr.execute("DELETE FROM omochi_payment_refresh_claim")
+
+    def sim_events_of(self, object_id, event_type=None):
+        """The simulator's events about ``object_id``, oldest first."""
+        query = f"events?type={event_type}" if event_type else "events"
+        return [
+            event
+            for event in self.simulator("GET", query)["data"]
+            if event["data"]["object"]["id"] == object_id
+        ]
+
     def inject_fault(self, kind, **options):
         """Make the simulator fail its next request(s): ``server_error``,
         ``rate_limit``, ``drop_connection``, ``timeout``, ``latency``."""

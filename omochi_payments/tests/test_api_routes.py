@@ -6,12 +6,16 @@ ORM or of the ``stripe`` SDK is mocked.
 """
 
 import json
+import socket
 import uuid
+from urllib.parse import urlsplit
 
 import requests
 
 from odoo.tests import HttpCase, tagged
 
+from .. import const
+from ..tools import stripe_gateway
 from .common import OmochiPaymentsCase, StripeSimulatorMixin
 
 PAY_KEYS = {"payment_id", "checkout_session_id", "checkout_url"}
@@ -46,10 +50,8 @@ def chunked(body, size=4096):
         yield data[start : start + size]
 
 
-@tagged("post_install", "-at_install")
-class TestApiRoutes(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
-    """``/api/orders/<uuid>/pay/``, ``/api/payments/create_checkout_session/``,
-    ``/api/payments/check_status/``, the status page and the admin address."""
+class ApiRoutesCase(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
+    """API keys and helpers to call the ``/api`` routes of the test server."""
 
     @classmethod
     def setUpClass(cls):
@@ -147,6 +149,12 @@ class TestApiRoutes(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
         response = self.pay("order", order.uuid, key=key or self.user_key)
         self.assertEqual(response.status_code, 201, response.text)
         return response.json()
+
+
+@tagged("post_install", "-at_install")
+class TestApiRoutes(ApiRoutesCase):
+    """``/api/orders/<uuid>/pay/``, ``/api/payments/create_checkout_session/``,
+    ``/api/payments/check_status/``, the status page and the admin address."""
 
     # ------------------------------------------------------------------
     # Pay routes
@@ -405,7 +413,7 @@ class TestApiRoutes(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
             }
         )
         paid = self._create_order(self.customer_contact)
-        paid.state = "paid"
+        paid._omochi_set_state("paid")
         cancelled = self._create_order(self.customer_contact)
         cancelled.action_cancel()
         self.assertEqual(
@@ -694,6 +702,7 @@ class TestApiRoutes(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
         self.assertRegex(pending["updated_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
         self.complete_session(session_id)
+        self.forget_refresh_claims()
         response = self.check_status(session_id, key=self.portal_key)
         self.assertEqual(response.status_code, 200, response.text)
         completed = response.json()
@@ -820,3 +829,104 @@ class TestApiRoutes(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
         self.authenticate(self.portal_user.login, self.portal_user.login)
         response = self.request("GET", path)
         self.assertEqual(response.status_code, 404)
+
+
+@tagged("post_install", "-at_install")
+class TestRefreshBound(ApiRoutesCase):
+    """Issue 10, 5: however many requests ask about a payment, Odoo calls
+    Stripe about it at most once per ``REFRESH_MIN_INTERVAL_SECONDS``."""
+
+    def retrievals(self, session_id):
+        return self.simulator_requests(f"/v1/checkout/sessions/{session_id}", "GET")
+
+    def age_claims(self):
+        """Move every refresh claim past the interval."""
+        self.env.cr.execute(
+            "UPDATE omochi_payment_refresh_claim SET claimed_at = claimed_at"
+            " - interval '1 second' * %s",
+            [const.REFRESH_MIN_INTERVAL_SECONDS + 1],
+        )
+
+    def test_status_page_loop_makes_one_stripe_call(self):
+        session_id = self.new_session()["checkout_session_id"]
+        for _attempt in range(10):
+            response = self.request(
+                "GET", f"/omochi/payment/status?session_id={session_id}"
+            )
+            self.assertEqual(response.status_code, 200)
+        self.assertEqual(len(self.retrievals(session_id)), 1)
+        self.age_claims()
+        self.request("GET", f"/omochi/payment/status?session_id={session_id}")
+        self.assertEqual(len(self.retrievals(session_id)), 2)
+
+    def test_check_status_loop_makes_one_stripe_call(self):
+        session_id = self.new_session()["checkout_session_id"]
+        for _attempt in range(10):
+            response = self.check_status(session_id, key=self.user_key)
+            self.assertEqual(response.status_code, 200)
+            self.assertEqual(response.json()["status"], "PENDING")
+        self.assertEqual(len(self.retrievals(session_id)), 1)
+
+    def test_stripe_down_is_not_asked_again_at_once(self):
+        session_id = self.new_session()["checkout_session_id"]
+        self.inject_fault(
+            "server_error", count=None, path=f"/v1/checkout/sessions/{session_id}"
+        )
+        for _attempt in range(3):
+            self.assertEqual(
+                self.check_status(session_id, key=self.user_key).status_code, 200
+            )
+        calls = len(self.retrievals(session_id))
+        self.simulator("DELETE", "faults")
+        # One refresh (with the SDK's own network retries), not three.
+        self.assertLessEqual(calls, 1 + stripe_gateway.MAX_NETWORK_RETRIES)
+        self.assertGreaterEqual(calls, 1)
+
+
+@tagged("post_install", "-at_install")
+class TestBodyLimitBeforeParsing(ApiRoutesCase):
+    """Issue 10, 6: the routes' body limits apply before Odoo parses a form
+    or multipart body: a client announcing a huge body is answered 413 at
+    once, without the server reading (or waiting for) the body."""
+
+    def announce(self, path, content_type, length, headers=()):
+        """Send headers announcing ``length`` bytes and only 1 KiB of them;
+        return the raw answer (the server must answer without the rest)."""
+        url = urlsplit(self.base_url())
+        head = [
+            f"POST {path} HTTP/1.1",
+            f"Host: {url.netloc}",
+            f"Content-Type: {content_type}",
+            f"Content-Length: {length}",
+            "Connection: close",
+            *headers,
+        ]
+        with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+            sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + b"a=" * 512)
+            answer = b""
+            try:
+                while chunk := sock.recv(65536):
+                    answer += chunk
+            except TimeoutError:
+                self.fail(f"{path}: no answer while the server waits for the body")
+        return answer.decode(errors="replace")
+
+    def test_form_and_multipart_bodies_refused_before_parsing(self):
+        auth = f"Authorization: Bearer {self.user_key}"
+        cases = [
+            (pay_path(self.order.uuid), "application/x-www-form-urlencoded", [auth]),
+            (CREATE_SESSION, "multipart/form-data; boundary=xyz", [auth]),
+            ("/api/payments/webhook/", "application/x-www-form-urlencoded", []),
+            (
+                f"/my/orders/{self.order.id}/pay",
+                "application/x-www-form-urlencoded",
+                [],
+            ),
+        ]
+        for path, content_type, headers in cases:
+            with self.subTest(path=path):
+                answer = self.announce(path, content_type, 8 * 1024 * 1024, headers)
+                self.assertTrue(answer.startswith("HTTP/1.1 413"), answer[:200])
+                if path.startswith("/api/"):
+                    body = json.loads(answer.split("\r\n\r\n", 1)[1])
+                    self.assertEqual(body["error"]["code"], "body_too_large")

@@ -562,9 +562,9 @@ class TestCheckoutSession(SimulatorCase):
     def test_orders_not_payable(self):
         draft = self._make_order([("Daifuku", 1, 3.0)], confirm=False)
         paid = self._make_order([("Daifuku", 1, 3.0)])
-        paid.state = "paid"
+        paid._omochi_set_state("paid")
         refunded = self._make_order([("Daifuku", 1, 3.0)])
-        refunded.state = "refunded"
+        refunded._omochi_set_state("refunded")
         cancelled = self._make_order([("Daifuku", 1, 3.0)])
         cancelled.action_cancel()
         free = self._make_order([("Sample", 2, 0.0)])

@@ -266,6 +266,7 @@ class TestJsonRpc(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
 
         # paid at Stripe: both refresh to COMPLETED with the same dict
         self.complete_session(session_id, "paid")
+        self.forget_refresh_claims()
         status = self.omochi_check_status(session_id, self.portal_user, self.portal_key)
         self.assertEqual(status["status"], "COMPLETED")
         self.assertEqual(status["amount"], "51.00")

@@ -343,11 +343,13 @@ class TestOpenApi(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
             ("PENDING", "21.00", None),
         )
         self.complete_session(session_id, "failed", failure_message="Declined.")
+        self.forget_refresh_claims()
         response, failed = self.call("GET", STATUS, query={"session_id": session_id})
         self.assertEqual(
             (failed["status"], failed["error_message"]), ("FAILED", "Declined.")
         )
         self.complete_session(session_id)
+        self.forget_refresh_claims()
         _response, completed = self.call(
             "GET", STATUS, query={"session_id": session_id}
         )

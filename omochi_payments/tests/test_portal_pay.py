@@ -137,7 +137,7 @@ class TestPortalPay(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
             }
         )
         paid = self._create_order(self.customer_contact)
-        paid.state = "paid"
+        paid._omochi_set_state("paid")
         cancelled = self._create_order(self.customer_contact)
         cancelled.action_cancel()
         for order in (draft, paid, cancelled):

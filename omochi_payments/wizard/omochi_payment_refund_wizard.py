@@ -45,6 +45,7 @@ class OmochiPaymentRefundWizard(models.TransientModel):
             values.get("transaction_id") or self.env.context.get("active_id")
         )
         if transaction:
+            transaction.check_access("read")
             values["transaction_id"] = transaction.id
             values["amount"] = transaction.amount - transaction.amount_refunded
         return values
@@ -58,6 +59,9 @@ class OmochiPaymentRefundWizard(models.TransientModel):
         self.ensure_one()
         if not self.env.user.has_group("omochi_orders.group_omochi_manager"):
             raise AccessError(self.env._("Only Omochi managers may refund payments."))
+        # The wizard acts as superuser: the manager must be allowed to change
+        # this very payment (its company among theirs, record rules), §4.
+        self.transaction_id.check_access("write")
         transaction = self.transaction_id.sudo()
         transaction._omochi_lock()
         currency = transaction.currency_id.name
