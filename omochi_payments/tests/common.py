@@ -198,12 +198,7 @@ class StripeSimulatorMixin:
 
         :return: The stored ``omochi.payment.event``.
         """
-        record, _duplicate = (
-            self.env["omochi.payment.event"]
-            .sudo()
-            ._omochi_receive(event, json.dumps(event))
-        )
-        self.env.invalidate_all()
+        record, _duplicate = self.receive_event(event)
         return record
 
     def forget_refresh_claims(self):
