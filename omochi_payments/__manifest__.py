@@ -1,7 +1,7 @@
 {
     "name": "Omochi Payments",
     "summary": "Stripe Checkout payments for Omochi orders",
-    "version": "18.0.1.2.0",
+    "version": "18.0.1.3.0",
     "category": "Accounting/Payment Providers",
     "author": "Omochi",
     "website": "https://github.com/omochi/omochi-payments",
@@ -13,6 +13,8 @@
         "security/ir.model.access.csv",
         "data/ir_sequence_data.xml",
         "data/ir_cron_data.xml",
+        "data/mail_template_data.xml",
+        "views/omochi_payment_link_wizard_views.xml",
         "views/omochi_payment_refund_wizard_views.xml",
         "views/omochi_payment_transaction_views.xml",
         "views/omochi_payment_event_views.xml",
@@ -27,6 +29,12 @@
         "demo/omochi_payments_demo.xml",
     ],
     "assets": {
+        "web.assets_backend": [
+            "omochi_payments/static/src/backend/**/*",
+        ],
+        "web.assets_frontend": [
+            "omochi_payments/static/src/frontend/**/*",
+        ],
         "web.assets_tests": [
             "omochi_payments/static/tests/tours/**/*",
         ],

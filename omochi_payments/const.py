@@ -125,6 +125,21 @@ SOURCE_DEFAULT = "default"
 LIVE_SECRET_KEY_PREFIXES = ("sk_live_", "rk_live_")
 
 # Webhook events handled by the addon (DESIGN §4, §8); others are stored "ignored".
+# Bus notification of a payment status change (the back-office forms reload).
+BUS_STATUS_NOTIFICATION = "omochi_payments/status"
+
+# Why a webhook delivery was refused before verification (Health counts them).
+WEBHOOK_REFUSAL_BAD_SIGNATURE = "bad_signature"
+WEBHOOK_REFUSAL_STALE_TIMESTAMP = "stale_timestamp"
+WEBHOOK_REFUSAL_UNKNOWN_SECRET = "unknown_secret"
+WEBHOOK_REFUSAL_NO_SECRET = "no_secret"
+WEBHOOK_REFUSAL_REASONS = [
+    (WEBHOOK_REFUSAL_BAD_SIGNATURE, "Missing or malformed signature"),
+    (WEBHOOK_REFUSAL_STALE_TIMESTAMP, "Stale timestamp"),
+    (WEBHOOK_REFUSAL_UNKNOWN_SECRET, "Signed with an unknown secret"),
+    (WEBHOOK_REFUSAL_NO_SECRET, "No webhook secret configured"),
+]
+
 HANDLED_WEBHOOK_EVENTS = (
     "checkout.session.completed",
     "checkout.session.async_payment_succeeded",
@@ -172,6 +187,8 @@ FRONTEND_STATUS_PATH = "/payment/status"
 
 # Stripe Dashboard, for links from the back-office (test mode has a /test prefix).
 STRIPE_DASHBOARD_URL = "https://dashboard.stripe.com"
+# The simulator's stand-in for the Dashboard (``/dashboard/<object id>``).
+SIMULATOR_DASHBOARD_PATH = "/dashboard"
 
 # Reconciliation cron: open payments older than this many minutes (default of
 # the omochi_payments.reconcile_after_minutes parameter) are checked at Stripe.

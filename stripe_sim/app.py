@@ -20,6 +20,7 @@ from werkzeug.wrappers import Request, Response
 
 from .checkout import PAGE_PREFIX, CheckoutPage
 from .control import ControlApi
+from .dashboard import DASHBOARD_PREFIX, DashboardPage
 from .encoding import ParamDecodeError, parse_query
 from .errors import StripeError, invalid_request
 from .faults import Fault, FaultInjector
@@ -137,6 +138,7 @@ class SimulatorApp:
         self._add_configured_webhooks()
         self.control = ControlApi(self)
         self.checkout = CheckoutPage(self)
+        self.dashboard = DashboardPage(self)
 
     def reset(self) -> None:
         """Forget all objects, requests, faults, idempotency keys and webhook
@@ -165,6 +167,8 @@ class SimulatorApp:
             response = self.control.dispatch(request)
         elif path.startswith(PAGE_PREFIX + "/"):
             response = self.checkout.dispatch(request)
+        elif path.startswith(DASHBOARD_PREFIX + "/"):
+            response = self.dashboard.dispatch(request)
         else:
             response = self._serve(request)
         return response(environ, start_response)

@@ -11,11 +11,15 @@ sets it to ``docs/screenshots``).
 
 import os
 import struct
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import requests
 from headless_chromium import Chromium
+
+from conftest import PYTHON, REPO, _free_port
 
 ADMIN = ("admin", "admin")
 PORTAL = ("omochi.portal@example.com", "portal")
@@ -267,6 +271,16 @@ def test_portal_customer_pays_by_card(
         page.wait_for_selector(".o_list_view .o_data_row")
         assert portal_order["name"] in page.text(".o_list_view")
         assert_png(page.screenshot(screenshots / "transactions_list.png"))
+
+        # Health: a read-only dashboard (no New, no save/discard).
+        page.goto(
+            f"{odoo_url}/odoo/action-omochi_payments.omochi_payment_health_action_server"
+        )
+        page.wait_for_selector(".o_form_view [name=refused_delivery_count]")
+        assert page.evaluate(
+            "!document.querySelector('.o_form_button_create, .o_form_button_save')"
+        )
+        assert_png(page.screenshot(screenshots / "health_dashboard.png"))
         assert page.errors() == []
     finally:
         page.close()
@@ -290,6 +304,76 @@ def test_declined_card_then_another_card(
 
         pay_on_hosted_page(page, CARD_SUCCESS)  # the same page, another card
         see_success(page, odoo_url, webhooks)
+        assert order_state(admin, portal_order["id"]) == ("paid", "paid")
+        assert page.errors() == []
+    finally:
+        page.close()
+
+
+# ---------------------------------------------------------- example frontend
+@pytest.fixture(scope="module")
+def frontend_url(odoo_url, admin):
+    """The example frontend on a free port, forwarding ``/api`` to the live
+    server, and configured as the company's FRONTEND_URL (Stripe returns
+    there)."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            PYTHON,
+            str(REPO / "frontend" / "server.py"),
+            f"--port={port}",
+            f"--odoo-url={odoo_url}",
+        ]
+    )
+    try:
+        for _ in range(100):
+            try:
+                if requests.get(url, timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        [company] = admin("res.company", "search", [[]], {"limit": 1})
+        [saved] = admin("res.company", "read", [[company], ["omochi_frontend_url"]])
+        admin("res.company", "write", [[company], {"omochi_frontend_url": url}])
+        yield url
+        admin(
+            "res.company",
+            "write",
+            [[company], {"omochi_frontend_url": saved["omochi_frontend_url"]}],
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_frontend_pays_with_the_guides_javascript(
+    chromium,
+    frontend_url,
+    simulator_url,
+    admin,
+    admin_api_key,
+    portal_order,
+    screenshots,
+):
+    [order] = admin("omochi.order", "read", [[portal_order["id"]], ["uuid"]])
+    page = chromium.new_page(*SCREEN)
+    try:
+        page.goto(frontend_url)
+        page.fill("#api-key", admin_api_key)
+        page.fill("#order-id", order["uuid"])
+        assert_png(page.screenshot(screenshots / "example_frontend.png"))
+        page.click("#pay")
+        page.wait_for_url(f"location.href.startsWith({simulator_url + '/c/pay/'!r})")
+        pay_on_hosted_page(page, CARD_SUCCESS)
+
+        page.wait_for_url(
+            f"location.href.startsWith({frontend_url + '/payment/status?'!r})",
+            timeout=30,
+        )
+        page.wait_for_selector("#status[data-status=COMPLETED]", timeout=30)
+        assert "Payment successful" in page.text("#status")
+        assert_png(page.screenshot(screenshots / "example_frontend_status.png"))
         assert order_state(admin, portal_order["id"]) == ("paid", "paid")
         assert page.errors() == []
     finally:

@@ -40,7 +40,9 @@ class OmochiOrder(models.Model):
         readonly=True,
         copy=False,
         index="trigram",
-        default="/",
+        # "New" until saved, as Odoo's own documents: the reference is taken
+        # from the sequence only when the order is created.
+        default=lambda self: self.env._("New"),
     )
     partner_id = fields.Many2one(
         "res.partner",
@@ -144,7 +146,7 @@ class OmochiOrder(models.Model):
                 STATE_CHANGE_CONTEXT_KEY
             ):
                 raise UserError(self.env._("New orders start as drafts."))
-            if vals.get("name", "/") == "/":
+            if vals.get("name") in (None, False, "/", self.env._("New")):
                 vals["name"] = self._next_order_name(vals)
         return super().create(vals_list)
 

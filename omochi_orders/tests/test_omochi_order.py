@@ -88,6 +88,10 @@ class TestOmochiOrder(OmochiOrderCommon):
 
     def test_form(self):
         with Form(self.env["omochi.order"]) as form:
+            # Like Odoo's documents: "New" until saved, and no UUID shown
+            # before it is final.
+            self.assertEqual(form.name, "New")
+            self.assertTrue(form._get_modifier("uuid", "invisible"))
             form.partner_id = self.customer
             form.currency_id = self.company.currency_id
             with form.line_ids.new() as line:
@@ -97,6 +101,8 @@ class TestOmochiOrder(OmochiOrderCommon):
                 line.quantity = 3
             self.assertEqual(form.amount_total, 30.0)
         order = form.record
+        self.assertRegex(order.name, r"^OM/\d{4}/\d{5}$")
+        self.assertFalse(Form(order)._get_modifier("uuid", "invisible"))
         self.assertEqual(order.amount_total, 30.0)
         order.action_confirm()
         form = Form(order)

@@ -12,6 +12,7 @@ from odoo.http import request
 from odoo.tools import consteq
 
 from ..const import CHECKOUT_SESSION_ID_PATTERN
+from .api import error_response, json_response
 
 
 class OmochiPaymentStatusPage(http.Controller):
@@ -53,13 +54,47 @@ class OmochiPaymentStatusPage(http.Controller):
             and order_sudo
             and self._omochi_may_see(order_sudo, query.get("order_token"))
         ):
-            values["order_portal_url"] = order_sudo.get_portal_url()
+            values["order_portal_url"] = self._omochi_order_url(order_sudo)
         return request.render(
             "omochi_payments.payment_status_page",
             values,
             status=404 if not_found else 200,
             headers={"Cache-Control": "no-store"},
         )
+
+    @http.route(
+        "/omochi/payment/status/poll",
+        type="http",
+        auth="public",
+        methods=["GET"],
+        save_session=False,
+    )
+    def payment_status_poll(self, session_id=None, **_query):
+        """The status page's poll: ``{"status": "<API status>"}`` of the
+        payment of ``session_id``, refreshed from Stripe while not final.
+        Nothing more than the page itself shows."""
+        transaction = request.env["omochi.payment.transaction"]
+        if isinstance(session_id, str) and CHECKOUT_SESSION_ID_PATTERN.match(
+            session_id
+        ):
+            transaction = transaction.sudo().search(
+                [("stripe_checkout_session_id", "=", session_id)], limit=1
+            )
+        if not transaction:
+            return error_response(404, "not_found", "No such payment.")
+        transaction._stripe_refresh()
+        return json_response({"status": transaction._get_api_status()})
+
+    @staticmethod
+    def _omochi_order_url(order_sudo):
+        """Where "Back to your order" leads: the back-office form for an
+        Omochi user who may read the order, the portal page otherwise."""
+        user = request.env.user
+        if user.has_group("omochi_orders.group_omochi_user") and order_sudo.with_user(
+            user
+        ).has_access("read"):
+            return f"/odoo/omochi.order/{order_sudo.id}"
+        return order_sudo.get_portal_url()
 
     @staticmethod
     def _omochi_order_by_uuid(order_uuid):

@@ -91,6 +91,9 @@ class OmochiStripeWebhook(http.Controller):
             _logger.warning(
                 "Stripe webhook refused from %s: %s", httprequest.remote_addr, error
             )
+            request.env["omochi.payment.webhook.refusal"].sudo()._omochi_count(
+                error.reason
+            )
             return error_response(
                 400, "invalid_signature", "The Stripe signature could not be verified."
             )

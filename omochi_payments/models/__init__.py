@@ -4,5 +4,6 @@ from . import omochi_order
 from . import res_company
 from . import res_config_settings
 from . import omochi_payment_health
+from . import omochi_payment_webhook_refusal
 from . import omochi_payment_refresh_claim
 from . import ir_http

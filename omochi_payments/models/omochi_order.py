@@ -99,6 +99,35 @@ class OmochiOrder(models.Model):
             action["res_id"] = self.transaction_ids.id
         return action
 
+    def action_omochi_payment_link(self):
+        """**Payment Link**: open the dialog with the order's payment link.
+
+        :raise OrderNotPayableError: the order cannot be paid.
+        :return: An ``ir.actions.act_window`` of the link wizard.
+        :rtype: dict
+        """
+        self.ensure_one()
+        self.check_access("write")
+        self._omochi_check_payable()
+        wizard = self.env["omochi.payment.link.wizard"].create({"order_id": self.id})
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Payment Link"),
+            "res_model": wizard._name,
+            "res_id": wizard.id,
+            "views": [(False, "form")],
+            "target": "new",
+        }
+
+    def action_send_payment_link(self):
+        """Open the mail composer with the payment link template (the
+        composer of **Send by Email**, another template)."""
+        action = self.action_send_by_email()
+        template = self.env.ref("omochi_payments.mail_template_omochi_payment_link")
+        action["name"] = self.env._("Send Payment Link")
+        action["context"] = {**action["context"], "default_template_id": template.id}
+        return action
+
     def action_cancel(self):
         """Cancel the orders, first cancelling their pending payments."""
         self._omochi_cancel_pending_payments()
@@ -167,6 +196,7 @@ class OmochiOrder(models.Model):
                     "sticky": True,
                 },
             }
+        transaction.pay_user_id = self.env.user
         return {
             "type": "ir.actions.act_url",
             "url": transaction.checkout_url,

@@ -9,8 +9,12 @@ from .. import const
 class OmochiPaymentHealth(models.TransientModel):
     """Health of the Stripe integration at a glance, for managers.
 
-    Each figure links to the records behind it. The figures come from
-    :meth:`_omochi_health_values`, which Settings shows too.
+    A read-only dashboard of the current company (the company switcher
+    chooses it): the menu opens a fresh record in a form without edit, create
+    or delete (:meth:`action_open_dashboard`). Each figure links to the
+    records behind it. The figures come from :meth:`_omochi_health_values`,
+    which Settings shows too: adding a figure is a computed field here, its
+    value there, and a line in the view.
     """
 
     _name = "omochi.payment.health"
@@ -18,6 +22,12 @@ class OmochiPaymentHealth(models.TransientModel):
 
     company_id = fields.Many2one(
         "res.company", required=True, default=lambda self: self.env.company
+    )
+    refused_delivery_count = fields.Integer(
+        string="Refused Deliveries (24 h)", compute="_compute_health"
+    )
+    refused_delivery_reasons = fields.Char(
+        string="Refused Because", compute="_compute_health"
     )
     webhook_secret_configured = fields.Boolean(compute="_compute_health")
     last_event_received_at = fields.Datetime(
@@ -51,6 +61,33 @@ class OmochiPaymentHealth(models.TransientModel):
         help="An event has waited more than a minute: usually no Odoo server "
         "runs cron workers (--max-cron-threads=0), or they are all busy.",
     )
+
+    @api.model
+    def action_open_dashboard(self):
+        """Open the dashboard of the current company, read-only (menu).
+
+        :return: An ``ir.actions.act_window`` of a fresh record.
+        :rtype: dict
+        """
+        health = self.create({"company_id": self.env.company.id})
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Payments Health"),
+            "res_model": self._name,
+            "res_id": health.id,
+            "views": [(False, "form")],
+            "target": "current",
+        }
+
+    @api.depends("company_id")
+    def _compute_display_name(self):
+        """The dashboard's title in the breadcrumb."""
+        for health in self:
+            health.display_name = self.env._("Payments Health")
+
+    def action_refresh(self):
+        """Reload the figures (the button's form reloads the record)."""
+        return True
 
     @api.depends("company_id")
     def _compute_health(self):
@@ -124,6 +161,21 @@ class OmochiPaymentHealth(models.TransientModel):
             "pending_event_count": backlog,
             "oldest_pending_event_age": oldest_age,
             "pending_backlog_warning": oldest_age > const.EVENT_BACKLOG_WARNING_SECONDS,
+            **self._omochi_refusal_values(),
+        }
+
+    @api.model
+    def _omochi_refusal_values(self):
+        """The webhook deliveries refused in the last 24 hours, and why. They
+        cannot be told apart by company: nothing unverified is trusted."""
+        refusals = self.env["omochi.payment.webhook.refusal"]
+        counts = refusals._omochi_recent_counts()
+        labels = dict(refusals._fields["reason"]._description_selection(self.env))
+        return {
+            "refused_delivery_count": sum(counts.values()),
+            "refused_delivery_reasons": ", ".join(
+                f"{labels[reason]}: {count}" for reason, count in sorted(counts.items())
+            ),
         }
 
     def _omochi_open(self, model, name, domain):
@@ -165,6 +217,16 @@ class OmochiPaymentHealth(models.TransientModel):
         )
         action["context"] = {"search_default_pending": 1}
         return action
+
+    def action_open_refusals(self):
+        """List the hourly counters of refused deliveries (last 24 hours)."""
+        self.ensure_one()
+        refusals = self.env["omochi.payment.webhook.refusal"]
+        return self._omochi_open(
+            refusals._name,
+            self.env._("Refused Webhook Deliveries"),
+            refusals._omochi_recent_domain(),
+        )
 
     def action_open_review_transactions(self):
         """List the payments flagged for review."""

@@ -131,8 +131,23 @@ class OmochiPaymentTransaction(models.Model):
         help="When the Stripe Checkout Session expires.",
     )
     amount_refunded = fields.Monetary(readonly=True, copy=False, tracking=True)
+    amount_received = fields.Monetary(
+        string="Received",
+        compute="_compute_amount_received",
+        store=True,
+        help="The amount Stripe collected: the amount once the payment "
+        "completed (refunds included, see Refunded), zero otherwise.",
+    )
     error_message = fields.Text(readonly=True, copy=False)
     completed_at = fields.Datetime(readonly=True, copy=False)
+    pay_user_id = fields.Many2one(
+        "res.users",
+        string="Started By",
+        readonly=True,
+        copy=False,
+        help="The back-office user who pressed Pay: Odoo notifies them when "
+        "the payment completes or fails.",
+    )
     review_required = fields.Boolean(
         readonly=True,
         copy=False,
@@ -177,30 +192,43 @@ class OmochiPaymentTransaction(models.Model):
         help="The status as exposed by the API (upper-case).",
     )
 
+    @api.depends("status", "amount")
+    def _compute_amount_received(self):
+        """Count the amount only of the payments whose money was collected."""
+        for transaction in self:
+            paid = transaction.status in const.PAID_STATUSES
+            transaction.amount_received = transaction.amount if paid else 0.0
+
     @api.depends("status")
     def _compute_api_status(self):
         """Expose the upper-case API value of the status."""
         for transaction in self:
             transaction.api_status = transaction._get_api_status()
 
-    @api.depends("stripe_checkout_session_id", "stripe_payment_intent_id")
+    @api.depends(
+        "stripe_checkout_session_id", "stripe_payment_intent_id", "checkout_url"
+    )
     def _compute_stripe_dashboard_urls(self):
-        """Link the Stripe ids to the Stripe Dashboard, in the key's mode."""
+        """Link the Stripe ids to the Stripe Dashboard, in the key's mode, or
+        to the simulator's own page of the object in simulator mode."""
         for transaction in self:
-            base = transaction._stripe_dashboard_base_url()
             session_id = transaction.stripe_checkout_session_id
             intent_id = transaction.stripe_payment_intent_id
-            transaction.stripe_checkout_session_url = (
-                session_id and f"{base}/checkout/sessions/{session_id}"
-            )
-            transaction.stripe_payment_intent_url = (
-                intent_id and f"{base}/payments/{intent_id}"
-            )
-
-    def _stripe_dashboard_base_url(self):
-        """Return the Stripe Dashboard URL for the company's key mode."""
-        live = self.company_id._omochi_stripe_config().is_live_mode
-        return const.STRIPE_DASHBOARD_URL + ("" if live else "/test")
+            config = transaction.company_id._omochi_stripe_config()
+            if config.is_real_stripe:
+                base = const.STRIPE_DASHBOARD_URL + (
+                    "" if config.is_live_mode else "/test"
+                )
+                session_url = f"{base}/checkout/sessions/{session_id}"
+                intent_url = f"{base}/payments/{intent_id}"
+            else:
+                # The browser reaches the simulator where its checkout page is.
+                origin = url_origin(transaction.checkout_url or "") or config.api_base
+                base = origin.rstrip("/") + const.SIMULATOR_DASHBOARD_PATH
+                session_url = f"{base}/{session_id}"
+                intent_url = f"{base}/{intent_id}"
+            transaction.stripe_checkout_session_url = session_id and session_url
+            transaction.stripe_payment_intent_url = intent_id and intent_url
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -284,7 +312,45 @@ class OmochiPaymentTransaction(models.Model):
             )
             return False
         self.write({**(values or {}), "status": status})
+        self._omochi_notify_status()
         return True
+
+    def _omochi_notify_status(self):
+        """Tell the open back-office tabs (Odoo's bus, sent on commit): the
+        forms showing the payment or its order reload, and whoever pressed
+        Pay gets a notification once the outcome is known."""
+        self.ensure_one()
+        payload = {
+            "transaction_id": self.id,
+            "order_id": self.order_id.id,
+            "status": self.status,
+        }
+        self.env.ref("omochi_orders.group_omochi_user")._bus_send(
+            const.BUS_STATUS_NOTIFICATION, payload
+        )
+        message = self._omochi_outcome_message()
+        if self.pay_user_id and message:
+            self.pay_user_id._bus_send("simple_notification", message)
+
+    def _omochi_outcome_message(self):
+        """The ``simple_notification`` of a known outcome, or ``None``."""
+        values = {
+            "amount": self.currency_id.format(self.amount),
+            "order": self.order_id.name,
+            "error": self.error_message or "",
+        }
+        if self.status == const.STATUS_COMPLETED:
+            kind, title = "success", self.env._("Payment received")
+            text = self.env._("%(order)s: %(amount)s paid.", **values)
+        elif self.status == const.STATUS_FAILED:
+            kind, title = "danger", self.env._("Payment failed")
+            text = self.env._("%(order)s: %(amount)s not paid. %(error)s", **values)
+        elif self.status == const.STATUS_EXPIRED:
+            kind, title = "warning", self.env._("Payment expired")
+            text = self.env._("%(order)s: the checkout page expired.", **values)
+        else:
+            return None
+        return {"type": kind, "title": title, "message": text.strip()}
 
     def _omochi_complete(self, amount_minor, currency_code, values=None):
         """Complete the payment if Stripe's amount and currency are ours.
@@ -330,18 +396,41 @@ class OmochiPaymentTransaction(models.Model):
         review instead (DESIGN §4)."""
         order = self.order_id
         amount = self.currency_id.format(self.amount)
-        self.message_post(body=self.env._("Payment of %s completed at Stripe.", amount))
+        self._omochi_post_as_stripe(
+            self.env._("Payment of %s completed at Stripe.", amount)
+        )
         reason = self._omochi_review_reason()
         if reason:
             self._omochi_flag_for_review(reason)
             return
         order._omochi_set_state("paid")
-        order.message_post(
+        order.sudo().message_post(
             body=self.env._(
                 "Order paid: %(amount)s by payment %(reference)s.",
                 amount=amount,
                 reference=self.reference,
-            )
+            ),
+            author_id=self._omochi_stripe_author().id,
+        )
+
+    @api.model
+    def _omochi_stripe_author(self):
+        """The partner that signs what Stripe caused: OdooBot, not the user
+        whose request or cron happened to apply Stripe's news."""
+        return self.env.ref("base.partner_root")
+
+    def _omochi_track_as_stripe(self):
+        """Sign the tracking messages of the transaction and its order, in
+        this database transaction, as Stripe's author (see above)."""
+        author = self._omochi_stripe_author()
+        self._track_set_author(author)
+        self.order_id._track_set_author(author)
+
+    def _omochi_post_as_stripe(self, body):
+        """Post ``body`` in the transaction's chatter as Stripe's author."""
+        self.ensure_one()
+        return self.sudo().message_post(
+            body=body, author_id=self._omochi_stripe_author().id
         )
 
     def _omochi_review_reason(self):
@@ -397,8 +486,10 @@ class OmochiPaymentTransaction(models.Model):
             reference=self.reference,
             reason=reason,
         )
-        self.message_post(body=body)
-        self.order_id.message_post(body=body)
+        self._omochi_post_as_stripe(body)
+        self.order_id.sudo().message_post(
+            body=body, author_id=self._omochi_stripe_author().id
+        )
         group = self.env.ref("omochi_orders.group_omochi_manager")
         managers = group.sudo().users
         for manager in managers.filtered(
@@ -469,6 +560,7 @@ class OmochiPaymentTransaction(models.Model):
         :rtype: bool
         """
         self.ensure_one()
+        self._omochi_track_as_stripe()
         intent = session.get("payment_intent")
         ids = {}
         if isinstance(intent, dict):
@@ -542,13 +634,16 @@ class OmochiPaymentTransaction(models.Model):
         if not self._omochi_transition(status, {"amount_refunded": refunded}):
             return False
         amount = self.currency_id.format(refunded)
-        self.message_post(body=self.env._("Refunded at Stripe: %s in total.", amount))
+        self._omochi_post_as_stripe(
+            self.env._("Refunded at Stripe: %s in total.", amount)
+        )
         if full and self.review_required:
             self._omochi_clear_review(self.env._("Refunded in full."))
         elif full and self.order_id.state == "paid":
             self.order_id._omochi_set_state("refunded")
-            self.order_id.message_post(
-                body=self.env._("Order fully refunded (%s).", amount)
+            self.order_id.sudo().message_post(
+                body=self.env._("Order fully refunded (%s).", amount),
+                author_id=self._omochi_stripe_author().id,
             )
         return True
 
@@ -609,6 +704,7 @@ class OmochiPaymentTransaction(models.Model):
         :rtype: bool
         """
         self.ensure_one()
+        self._omochi_track_as_stripe()
         if event_type == "checkout.session.async_payment_failed":
             return self._omochi_transition(
                 const.STATUS_FAILED,

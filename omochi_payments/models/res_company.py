@@ -122,7 +122,8 @@ class ResCompany(models.Model):
         URL. A first registration stores the endpoint id and its signing
         secret on the company; a later one updates the same endpoint (its
         secret does not change), so pressing again never duplicates it; an
-        endpoint deleted at Stripe meanwhile is registered anew.
+        endpoint already listening at this URL is adopted; one deleted at
+        Stripe meanwhile is registered anew.
 
         :return: The endpoint id.
         :rtype: str
@@ -132,10 +133,13 @@ class ResCompany(models.Model):
         company = self.sudo()
         url = company._omochi_webhook_url()
         events = const.HANDLED_WEBHOOK_EVENTS
-        endpoint = None
         try:
             gateway = StripeGateway(company._omochi_stripe_config())
-            if company.omochi_stripe_webhook_endpoint_id:
+            # One endpoint per URL: an endpoint already listening here (made
+            # in the Dashboard, by the simulator, or by an earlier press) is
+            # updated; then the stored one, which may point elsewhere.
+            endpoint = company._omochi_adopt_webhook_endpoint(gateway, url)
+            if endpoint is None and company.omochi_stripe_webhook_endpoint_id:
                 try:
                     endpoint = gateway.update_webhook_endpoint(
                         company.omochi_stripe_webhook_endpoint_id,
@@ -160,6 +164,27 @@ class ResCompany(models.Model):
         except StripeGatewayError as error:
             raise UserError(error.message) from None
         return endpoint["id"]
+
+    def _omochi_adopt_webhook_endpoint(self, gateway, url):
+        """Take over an endpoint already listening at ``url`` (made in the
+        Dashboard, or by the simulator at start-up) instead of adding a second
+        one: Stripe would deliver each event twice, and the new endpoint's
+        secret is not the one configured, so Odoo would refuse its deliveries.
+        Its secret stays the configured one (Stripe shows it only at creation).
+
+        :return: The updated endpoint, or ``None`` when there is none.
+        """
+        endpoint = gateway.find_webhook_endpoint(url)
+        if endpoint is None:
+            return None
+        endpoint = gateway.update_webhook_endpoint(
+            endpoint["id"],
+            url,
+            const.HANDLED_WEBHOOK_EVENTS,
+            _webhook_endpoint_key(),
+        )
+        self.omochi_stripe_webhook_endpoint_id = endpoint["id"]
+        return endpoint
 
 
 def _webhook_endpoint_key():

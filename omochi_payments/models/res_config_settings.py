@@ -42,6 +42,7 @@ class ResConfigSettings(models.TransientModel):
     omochi_last_event_received_at = fields.Datetime(compute="_compute_omochi_health")
     omochi_failed_event_count = fields.Integer(compute="_compute_omochi_health")
     omochi_stuck_transaction_count = fields.Integer(compute="_compute_omochi_health")
+    omochi_refused_delivery_count = fields.Integer(compute="_compute_omochi_health")
     omochi_reconcile_after_minutes = fields.Integer(
         string="Reconciliation Age (minutes)",
         config_parameter="omochi_payments.reconcile_after_minutes",
@@ -91,6 +92,7 @@ class ResConfigSettings(models.TransientModel):
             settings.omochi_last_event_received_at = values["last_event_received_at"]
             settings.omochi_failed_event_count = values["failed_event_count"]
             settings.omochi_stuck_transaction_count = values["stuck_transaction_count"]
+            settings.omochi_refused_delivery_count = values["refused_delivery_count"]
 
     def action_omochi_register_webhook(self):
         """Register (or update) this database's webhook endpoint at Stripe.

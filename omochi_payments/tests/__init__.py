@@ -17,5 +17,8 @@ from . import test_portal_pay
 from . import test_jsonrpc
 from . import test_backoffice_pay_tour
 from . import test_openapi
+from . import test_stripe_author
+from . import test_live_status
+from . import test_demo_data
 from . import test_money_safety
 from . import test_money_state_machine

@@ -295,16 +295,24 @@ class TestApiRoutes(ApiRoutesCase):
         self.assertNothingChanged(before)
 
     def test_wrong_method_is_405(self):
-        for method, path in (
-            ("GET", pay_path(self.order.uuid)),
-            ("PUT", CREATE_SESSION),
-            ("DELETE", pay_path(self.order.uuid)),
-            ("POST", CHECK_STATUS),
+        for method, path, allowed in (
+            ("GET", pay_path(self.order.uuid), "OPTIONS, POST"),
+            ("PUT", CREATE_SESSION, "OPTIONS, POST"),
+            ("DELETE", pay_path(self.order.uuid), "OPTIONS, POST"),
+            ("POST", CHECK_STATUS, "GET, HEAD, OPTIONS"),
+            ("GET", "/api/payments/webhook/", "OPTIONS, POST"),
         ):
             with self.subTest(method=method, path=path):
                 response = self.request(method, path, key=self.user_key)
-                self.assertEqual(response.status_code, 405, response.text)
+                self.assertApiError(response, 405, "method_not_allowed")
+                self.assertEqual(response.headers["Allow"], allowed)
         self.assertFalse(self.created_sessions())
+
+    def test_unknown_api_path_is_a_json_404(self):
+        for path in ("/api/nothing/", "/api/payments/check_status/extra"):
+            with self.subTest(path=path):
+                response = self.request("GET", path, key=self.user_key)
+                self.assertApiError(response, 404, "not_found")
 
     def test_body_too_large_is_413(self):
         padding = "x" * (64 * 1024)

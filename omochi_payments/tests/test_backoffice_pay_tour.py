@@ -10,6 +10,7 @@ Session is open at the Stripe simulator, for the order's amount.
 import unittest
 from unittest.mock import patch
 
+from odoo.sql_db import TestCursor
 from odoo.tests import HttpCase, tagged
 from odoo.tests.common import ChromeBrowser
 
@@ -20,6 +21,22 @@ ORDERS_ACTION_URL = "/odoo/action-omochi_orders.action_omochi_order"
 # run the tests have no Internet, Chromium must not try to reach Google.
 OFFLINE_FLAGS = ("--disable-quic", "--disable-component-update", "--disable-sync")
 _spawn_chromium = ChromeBrowser._chrome_without_limit
+
+
+_test_cursor_commit = TestCursor.commit
+
+
+def _commit_running_post_commit_hooks(cursor):
+    """Commit a request's test cursor as a real commit does: then run its
+    post-commit hooks, among them the NOTIFY that wakes the bus's websockets
+    (a test cursor drops them)."""
+    cursor.flush()
+    hooks = cursor.postcommit
+    funcs, data = list(hooks._funcs), dict(hooks.data)
+    _test_cursor_commit(cursor)
+    hooks._funcs.extend(funcs)
+    hooks.data.update(data)
+    hooks.run()
 
 
 def _spawn_offline_chromium(browser, cmd):
@@ -79,3 +96,47 @@ class TestBackofficePayTour(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
         self.assertEqual(session["url"], transaction.checkout_url)
         # The person paying from the back office comes back to Odoo.
         self.assertIn("/omochi/payment/status", session["success_url"])
+
+    def test_open_order_form_follows_the_payment(self):
+        """Live status in a real browser, through Odoo's bus (see the tour)."""
+        admin = self.env.ref("base.user_admin")
+        order = self._create_order(self.tour_customer)
+        order.with_user(admin).action_pay()
+        transaction = order.transaction_ids
+        self.assertEqual(transaction.pay_user_id, admin)
+        # The customer pays at Stripe; Odoo does not know yet.
+        self.complete_session(transaction.stripe_checkout_session_id)
+        self.assertEqual(order.payment_state, "pending")
+
+        self.startPatcher(
+            patch.object(TestCursor, "commit", _commit_running_post_commit_hooks)
+        )
+        self.start_tour(
+            f"/odoo/omochi.order/{order.id}", "omochi_live_status", login="admin"
+        )
+
+        self.env.invalidate_all()
+        self.assertEqual(transaction.status, "completed")
+        self.assertEqual(order.state, "paid")
+
+    def test_payment_link(self):
+        """Payment Link in a real browser (see the tour); the link opens the
+        order's portal page with Pay now for anyone holding it."""
+        order = self._create_order(self.tour_customer)
+        self.start_tour(
+            f"/odoo/omochi.order/{order.id}", "omochi_payment_link", login="admin"
+        )
+        [message] = order.message_ids.filtered(
+            lambda message: "Pay now" in (message.body or "")
+        )
+        self.assertIn(self.tour_customer, message.partner_ids)
+        link = (
+            self.env["omochi.payment.link.wizard"].create({"order_id": order.id}).link
+        )
+        self.assertIn(link, message.body)
+        self.assertTrue(link.startswith(order.get_base_url() + order.access_url))
+
+        self.authenticate(None, None)
+        page = self.url_open(link.removeprefix(order.get_base_url()))
+        self.assertEqual(page.status_code, 200)
+        self.assertIn("o_omochi_pay_form", page.text)

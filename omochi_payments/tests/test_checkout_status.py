@@ -1,3 +1,5 @@
+import requests
+
 from odoo import fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
@@ -477,6 +479,7 @@ class TestCheckoutCancel(StatusCase):
 @tagged("post_install", "-at_install")
 class TestDashboardLinks(CheckoutCommon):
     def _check_links(self, key, prefix):
+        self.company.omochi_stripe_api_base = "https://api.stripe.com"
         self.company.omochi_stripe_secret_key = key
         session_id = f"cs_test_{len(self.order.transaction_ids)}a1B2c3"
         transaction = self._create_transaction(
@@ -503,6 +506,7 @@ class TestDashboardLinks(CheckoutCommon):
                 self._check_links(key, "https://dashboard.stripe.com")
 
     def test_no_stripe_ids(self):
+        self.company.omochi_stripe_api_base = "https://api.stripe.com"
         transaction = self._create_transaction(self.order)
         self.assertFalse(transaction.stripe_checkout_session_url)
         self.assertFalse(transaction.stripe_payment_intent_url)
@@ -512,3 +516,20 @@ class TestDashboardLinks(CheckoutCommon):
             "https://dashboard.stripe.com/test/checkout/sessions/cs_test_later",
         )
         self.assertFalse(transaction.stripe_payment_intent_url)
+
+
+@tagged("post_install", "-at_install")
+class TestSimulatorDashboardLinks(SimulatorCase):
+    def test_simulator_links_to_its_own_pages(self):
+        """No dead links to dashboard.stripe.com for the simulator's objects."""
+        transaction, _created = self.order._omochi_checkout()
+        self.complete_session(transaction.stripe_checkout_session_id)
+        transaction._stripe_refresh()
+        for url in (
+            transaction.stripe_checkout_session_url,
+            transaction.stripe_payment_intent_url,
+        ):
+            self.assertTrue(url.startswith(f"{self.simulator_url}/dashboard/"), url)
+            page = requests.get(url, timeout=10)
+            self.assertEqual(page.status_code, 200)
+            self.assertIn(url.rsplit("/", 1)[1], page.text)

@@ -1,3 +1,4 @@
+import logging
 import os
 from unittest.mock import patch
 
@@ -6,6 +7,7 @@ from odoo.tools import config as odoo_config
 
 from .. import const
 from ..tools.config import StripeConfig, get_stripe_config, mask_secret, url_origin
+from ..tools.stripe_gateway import StripeGateway
 from .common import OmochiPaymentsCase
 
 
@@ -210,3 +212,25 @@ class TestStripeConfig(OmochiPaymentsCase):
         config = self.company._omochi_stripe_config()
         self.assertEqual(config.webhook_secrets, ("whsec_a", "whsec_b"))
         self.assertEqual(config.allowed_origins, ("https://front.example.com",))
+
+
+STRIPE_API_BASE = "https://api.stripe.com"
+
+
+@tagged("post_install", "-at_install")
+class TestStripeLogging(OmochiPaymentsCase):
+    def test_stripe_library_logs_at_odoos_level(self):
+        """Under ``--log-level=warn`` the SDK's INFO lines are not printed."""
+        odoo_logger = logging.getLogger("odoo")
+        stripe_logger = logging.getLogger("stripe")
+        saved = (odoo_logger.level, stripe_logger.level)
+        self.addCleanup(odoo_logger.setLevel, saved[0])
+        self.addCleanup(stripe_logger.setLevel, saved[1])
+        for level in (logging.WARNING, logging.INFO, logging.ERROR):
+            with self.subTest(level=level):
+                odoo_logger.setLevel(level)
+                stripe_logger.setLevel(logging.NOTSET)
+                StripeGateway(
+                    StripeConfig(secret_key="sk_test_x", api_base=STRIPE_API_BASE)
+                )
+                self.assertEqual(stripe_logger.getEffectiveLevel(), level)

@@ -4,15 +4,21 @@ Each figure is checked against records made for it (and records just outside
 of it), and each action lists exactly the records behind its figure.
 """
 
+import json
 import os
+import time
 from datetime import timedelta
+
+from lxml import etree
 
 from odoo import fields
 from odoo.exceptions import AccessError
-from odoo.tests import Form, tagged
+from odoo.tests import Form, HttpCase, tagged
 from odoo.tools import config as odoo_config
+from odoo.tools import mute_logger
 
 from .. import const
+from ..tools.stripe_signature import signature_header
 from .common import OmochiPaymentsCase
 
 PARAMETER = "omochi_payments.reconcile_after_minutes"
@@ -262,6 +268,8 @@ class TestHealth(OmochiPaymentsCase):
                 "pending_event_count": 0,
                 "oldest_pending_event_age": 0,
                 "pending_backlog_warning": False,
+                "refused_delivery_count": 0,
+                "refused_delivery_reasons": "",
             },
         )
         settings = self.env["res.config.settings"].with_user(self.admin).create({})
@@ -272,6 +280,8 @@ class TestHealth(OmochiPaymentsCase):
                 "failed_event_count": settings.omochi_failed_event_count,
                 "stuck_transaction_count": settings.omochi_stuck_transaction_count,
                 "reconcile_after_minutes": settings.omochi_reconcile_after_minutes,
+                "refused_delivery_count": settings.omochi_refused_delivery_count,
+                "refused_delivery_reasons": "",
             },
             {
                 key: value
@@ -297,7 +307,7 @@ class TestHealth(OmochiPaymentsCase):
 
     def test_manager_opens_the_health_page(self):
         menu = self.env.ref("omochi_payments.menu_omochi_payment_health")
-        action = self.env.ref("omochi_payments.omochi_payment_health_action")
+        action = self.env.ref("omochi_payments.omochi_payment_health_action_server")
         self.assertEqual(menu.action, action)
         menus = self.env["ir.ui.menu"]
         self.assertIn(menu.id, menus.with_user(self.manager)._visible_menu_ids())
@@ -305,13 +315,17 @@ class TestHealth(OmochiPaymentsCase):
 
         ours = self._payment(const.STATUS_PENDING, timedelta(hours=1))
         self._event("failed", self._ago(hours=1), ours)
-        health = Form(self.env["omochi.payment.health"].with_user(self.manager))
-        self.assertFalse(health.webhook_secret_configured)
-        self.assertEqual(health.failed_event_count, 1)
-        self.assertEqual(health.stuck_transaction_count, 1)
-        self.assertEqual(health.reconcile_after_minutes, 15)
-        record = health.save()
+        opened = action.with_user(self.manager).run()
+        self.assertEqual(opened["res_model"], "omochi.payment.health")
+        self.assertEqual(opened["views"], [(False, "form")])
+        record = self.env["omochi.payment.health"].browse(opened["res_id"])
+        record = record.with_user(self.manager)
         self.assertEqual(record.company_id, self.company)
+        self.assertEqual(record.display_name, "Payments Health")
+        self.assertFalse(record.webhook_secret_configured)
+        self.assertEqual(record.failed_event_count, 1)
+        self.assertEqual(record.stuck_transaction_count, 1)
+        self.assertEqual(record.reconcile_after_minutes, 15)
         action = record.action_open_failed_events()
         failed = self.env[action["res_model"]].with_user(self.manager)
         self.assertEqual(len(failed.search(action["domain"])), 1)
@@ -319,7 +333,14 @@ class TestHealth(OmochiPaymentsCase):
         stuck = self.env[action["res_model"]].with_user(self.manager)
         self.assertEqual(stuck.search(action["domain"]), ours)
 
-    def test_multi_company_manager_chooses_the_company(self):
+    def test_dashboard_is_read_only(self):
+        """No New, no edit (so no save/discard), no delete or duplicate."""
+        arch = self.env["omochi.payment.health"].get_view(view_type="form")["arch"]
+        form = etree.fromstring(arch)
+        for attribute in ("create", "edit", "delete", "duplicate"):
+            self.assertEqual(form.get(attribute), "0", attribute)
+
+    def test_multi_company_manager_sees_the_current_company(self):
         theirs = self._payment(
             const.STATUS_PENDING, timedelta(hours=1), order=self.other_order
         )
@@ -330,13 +351,17 @@ class TestHealth(OmochiPaymentsCase):
                 "groups_id": [(4, self.env.ref("base.group_multi_company").id)],
             }
         )
-        health = Form(self.env["omochi.payment.health"].with_user(self.manager))
+        health = self.env["omochi.payment.health"].with_user(self.manager)
+        opened = health.action_open_dashboard()
+        record = health.browse(opened["res_id"])
         self.assertEqual(
-            (health.failed_event_count, health.stuck_transaction_count), (0, 0)
+            (record.failed_event_count, record.stuck_transaction_count), (0, 0)
         )
-        health.company_id = self.other_company
+        switched = health.with_company(self.other_company)
+        record = switched.browse(switched.action_open_dashboard()["res_id"])
+        self.assertEqual(record.company_id, self.other_company)
         self.assertEqual(
-            (health.failed_event_count, health.stuck_transaction_count), (1, 1)
+            (record.failed_event_count, record.stuck_transaction_count), (1, 1)
         )
 
     def test_plain_user_cannot_read_the_health(self):
@@ -350,3 +375,75 @@ class TestHealth(OmochiPaymentsCase):
                 record = health.with_user(self.manager).create({})
                 with self.assertRaises(AccessError):
                     record.with_user(user).read(["failed_event_count"])
+
+
+@tagged("post_install", "-at_install")
+class TestRefusedDeliveries(OmochiPaymentsCase, HttpCase):
+    """Deliveries refused before verification: counted by hour and reason,
+    their bodies never stored, shown on the dashboard."""
+
+    SECRET = "whsec_omochi_health_refusals_0123"
+
+    def _deliver(self, header):
+        body = json.dumps(
+            {"id": "evt_refused", "type": "x", "data": {"object": {}}}
+        ).encode()
+        headers = {"Content-Type": "application/json"}
+        if header:
+            headers["Stripe-Signature"] = header(body)
+        with mute_logger("odoo.addons.omochi_payments.controllers.webhook"):
+            response = self.url_open(
+                "/api/payments/webhook/", data=body, headers=headers
+            )
+        self.assertEqual(response.status_code, 400, response.text)
+
+    def test_refusals_counted_by_reason(self):
+        self.env.company.omochi_stripe_webhook_secret = self.SECRET
+        health = self.env["omochi.payment.health"]
+        self.assertEqual(
+            health._omochi_health_values(self.company)["refused_delivery_count"], 0
+        )
+        self._deliver(None)
+        self._deliver(lambda body: "garbled")
+        self._deliver(
+            lambda body: signature_header(body, self.SECRET, int(time.time()) - 3600)
+        )
+        self._deliver(lambda body: signature_header(body, "whsec_someone_else"))
+        self._deliver(lambda body: signature_header(body, "whsec_someone_else"))
+        refusals = self.env["omochi.payment.webhook.refusal"]
+        self.assertEqual(
+            refusals._omochi_recent_counts(),
+            {
+                const.WEBHOOK_REFUSAL_BAD_SIGNATURE: 2,
+                const.WEBHOOK_REFUSAL_STALE_TIMESTAMP: 1,
+                const.WEBHOOK_REFUSAL_UNKNOWN_SECRET: 2,
+            },
+        )
+        self.assertEqual(refusals.search_count([]), 3)  # one row per hour and reason
+        self.assertFalse(
+            self.env["omochi.payment.event"].search(
+                [("stripe_event_id", "=", "evt_refused")]
+            )
+        )
+        values = health._omochi_health_values(self.company)
+        self.assertEqual(values["refused_delivery_count"], 5)
+        self.assertEqual(
+            values["refused_delivery_reasons"],
+            "Missing or malformed signature: 2, Stale timestamp: 1, "
+            "Signed with an unknown secret: 2",
+        )
+        record = health.with_user(self.manager).create({})
+        action = record.action_open_refusals()
+        listed = self.env[action["res_model"]].with_user(self.manager)
+        self.assertEqual(sum(listed.search(action["domain"]).mapped("count")), 5)
+
+    def test_counters_older_than_a_day_are_not_shown(self):
+        refusals = self.env["omochi.payment.webhook.refusal"]
+        refusals.create(
+            {
+                "hour": fields.Datetime.now() - timedelta(hours=30),
+                "reason": const.WEBHOOK_REFUSAL_UNKNOWN_SECRET,
+                "count": 7,
+            }
+        )
+        self.assertEqual(refusals._omochi_recent_counts(), {})

@@ -75,3 +75,16 @@ class TestOrderPaymentState(OmochiPaymentsCase):
         self.assertEqual(order.transaction_count, 1)
         action = order.action_view_transactions()
         self.assertEqual(action["res_id"], self.order.transaction_ids.id)
+
+    def test_payments_list_sums_received_money_only(self):
+        """A failed attempt and its completed retry: 1× the order, not 2×."""
+        order = self._create_order(self.customer)
+        self._create_transaction(order, status="failed")
+        self._create_transaction(order, status="completed")
+        groups = self.env["omochi.payment.transaction"].read_group(
+            [("order_id", "=", order.id)], ["amount_received:sum"], []
+        )
+        self.assertEqual(groups[0]["amount_received"], order.amount_total)
+        view = self.env.ref("omochi_payments.omochi_payment_transaction_view_list")
+        self.assertIn('name="amount_received" sum=', view.arch)
+        self.assertNotIn('name="amount" sum=', view.arch)

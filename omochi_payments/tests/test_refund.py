@@ -81,7 +81,11 @@ class TestRefundWizard(RefundCase):
         self.assertEqual(wizard.reason, "requested_by_customer")
 
         action = wizard.action_refund()
-        self.assertEqual(action, {"type": "ir.actions.act_window_close"})
+        self.assertEqual(action["tag"], "display_notification")
+        self.assertEqual(action["params"]["type"], "success")
+        self.assertEqual(
+            action["params"]["next"], {"type": "ir.actions.act_window_close"}
+        )
         self.assertEqual(transaction.status, const.STATUS_REFUNDED)
         self.assertEqual(transaction.amount_refunded, 20.0)
         self.assertEqual(order.state, "refunded")
@@ -134,8 +138,13 @@ class TestRefundWizard(RefundCase):
         transaction = self._paid_payment(price_unit=25.5)  # 51.00 EUR
         order = transaction.order_id
         first = self._wizard(transaction, amount=10.25, reason="fraudulent")
-        first.action_refund()
+        action = first.action_refund()
+        self.assertEqual(action["params"]["type"], "success")
+        self.assertIn(
+            transaction.currency_id.format(10.25), action["params"]["message"]
+        )
         self.assertEqual(transaction.status, const.STATUS_PARTIALLY_REFUNDED)
+        self.assertEqual(transaction.amount_received, 51.0)
         self.assertEqual(transaction.amount_refunded, 10.25)
         self.assertEqual(order.state, "paid")
         self.assertEqual(order.payment_state, "partially_refunded")

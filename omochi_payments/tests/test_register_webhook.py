@@ -240,3 +240,27 @@ class TestRegisterWebhook(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
         with self.assertRaises(UserError) as refusal:
             self._register()
         self.assertIn("No Stripe secret key is configured", str(refusal.exception))
+
+    def test_endpoint_already_at_stripe_is_adopted(self):
+        """The simulator of the demo (or the Dashboard) made the endpoint for
+        this URL with the configured secret: pressing the button must not add
+        a second endpoint whose deliveries Odoo would refuse."""
+        response = requests.post(
+            f"{self.simulator_url}{ENDPOINTS}",
+            data={"url": WEBHOOK_URL, "enabled_events[]": "charge.refunded"},
+            headers={"Authorization": f"Bearer {self.simulator_key}"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        existing = response.json()
+        os.environ["STRIPE_WEBHOOK_SECRET"] = existing["secret"]
+        self._register()
+        [endpoint] = self._endpoints()
+        self.assertEqual(endpoint["id"], existing["id"])
+        self.assertEqual(endpoint["enabled_events"], list(const.HANDLED_WEBHOOK_EVENTS))
+        company = self.company.sudo()
+        self.assertEqual(company.omochi_stripe_webhook_endpoint_id, existing["id"])
+        self.assertFalse(company.omochi_stripe_webhook_secret)
+        self.assertEqual(
+            get_stripe_config(self.company).webhook_secrets, (existing["secret"],)
+        )

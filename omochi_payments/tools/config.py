@@ -150,6 +150,14 @@ class StripeConfig:
         return tuple(dict.fromkeys(origin for origin in origins if origin))
 
     @property
+    def is_real_stripe(self):
+        """Whether the API base is Stripe's own (not the simulator or a fake).
+
+        :rtype: bool
+        """
+        return self.api_base.rstrip("/") == const.CONFIG_KEYS["api_base"][3]
+
+    @property
     def is_live_mode(self):
         """Whether the secret key is a live-mode key (``sk_live_``/``rk_live_``).
 

@@ -13,6 +13,8 @@ import re
 
 import stripe
 
+from odoo.tools import config as odoo_config
+
 _logger = logging.getLogger(__name__)
 
 # Seconds for one HTTP exchange with Stripe, and the SDK's retries of network
@@ -64,6 +66,22 @@ def _translate_error(error):
     return StripeGatewayError(message, code=code, http_status=error.http_status)
 
 
+def align_stripe_logging():
+    """Make the ``stripe`` library log at Odoo's level.
+
+    Odoo's ``--log-level`` sets the level of the ``odoo`` logger only; the SDK
+    logs each request at INFO on its own ``stripe`` logger, which would then
+    print under ``--log-level=warn``. An explicit ``--log-handler=stripe:...``
+    still wins.
+    """
+    if any(
+        handler.split(":")[0] == "stripe"
+        for handler in odoo_config.get("log_handler") or ()
+    ):
+        return
+    logging.getLogger("stripe").setLevel(logging.getLogger("odoo").getEffectiveLevel())
+
+
 class StripeGateway:
     """Stripe API calls used by Omochi Payments, on one ``StripeClient``."""
 
@@ -74,6 +92,7 @@ class StripeGateway:
                 "No Stripe secret key is configured (STRIPE_SECRET_KEY or "
                 "Settings > Omochi Payments)."
             )
+        align_stripe_logging()
         self._client = stripe.StripeClient(
             config.secret_key,
             stripe_version=config.api_version,
@@ -155,6 +174,19 @@ class StripeGateway:
             params={"url": url, "enabled_events": list(events)},
             options={"idempotency_key": idempotency_key},
         )
+
+    def find_webhook_endpoint(self, url):
+        """Return the webhook endpoint listening at ``url``, or ``None``
+        (Stripe lists at most 100 per page; an account has at most 16)."""
+        endpoints = self._call(
+            "webhook_endpoint.list",
+            self._client.v1.webhook_endpoints.list,
+            params={"limit": 100},
+        )
+        for endpoint in endpoints.get("data") or ():
+            if endpoint.get("url") == url:
+                return endpoint
+        return None
 
     def update_webhook_endpoint(self, endpoint_id, url, events, idempotency_key):
         """Point an existing webhook endpoint at ``url`` with ``events``."""

@@ -13,12 +13,21 @@ import hashlib
 import hmac
 import time
 
+from .. import const
+
 TOLERANCE_SECONDS = 300
 MAX_HEADER_LENGTH = 4096
 
 
 class SignatureVerificationError(Exception):
-    """The webhook is not provably from Stripe; the message says why (no secret)."""
+    """The webhook is not provably from Stripe; the message says why (no secret).
+
+    ``reason`` is one of ``const.WEBHOOK_REFUSAL_REASONS`` (Health counts them).
+    """
+
+    def __init__(self, message, reason=const.WEBHOOK_REFUSAL_BAD_SIGNATURE):
+        super().__init__(message)
+        self.reason = reason
 
 
 def _parse_header(header):
@@ -90,15 +99,21 @@ def find_signing_secret(
     :raise SignatureVerificationError: on any failure.
     """
     if not secrets:
-        raise SignatureVerificationError("no webhook signing secret is configured")
+        raise SignatureVerificationError(
+            "no webhook signing secret is configured", const.WEBHOOK_REFUSAL_NO_SECRET
+        )
     timestamp, signatures = _parse_header(header)
     now = time.time() if now is None else now
     if abs(now - timestamp) > tolerance:
-        raise SignatureVerificationError("timestamp outside the tolerance")
+        raise SignatureVerificationError(
+            "timestamp outside the tolerance", const.WEBHOOK_REFUSAL_STALE_TIMESTAMP
+        )
     # Bytes: compare_digest refuses non-ASCII str, and a header may hold any.
     candidates = [signature.encode("utf-8", "replace") for signature in signatures]
     for secret in secrets:
         expected = compute_signature(payload, timestamp, secret).encode()
         if any(hmac.compare_digest(expected, candidate) for candidate in candidates):
             return timestamp, secret
-    raise SignatureVerificationError("no signature matches")
+    raise SignatureVerificationError(
+        "no signature matches", const.WEBHOOK_REFUSAL_UNKNOWN_SECRET
+    )

@@ -1,1 +1,2 @@
 from . import omochi_payment_refund_wizard
+from . import omochi_payment_link_wizard

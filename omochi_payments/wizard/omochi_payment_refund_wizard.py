@@ -110,4 +110,37 @@ class OmochiPaymentRefundWizard(models.TransientModel):
                 else to_minor_units(transaction.amount_refunded, currency) + amount
             )
             transaction._omochi_refund_progress(refunded)
-        return {"type": "ir.actions.act_window_close"}
+        return self._omochi_refund_notification(refund)
+
+    def _omochi_refund_notification(self, refund):
+        """Tell the manager what Stripe did with the refund, naming the
+        amount, and close the wizard (the form behind it reloads)."""
+        transaction = self.transaction_id.sudo()
+        amount = transaction.currency_id.format(self.amount)
+        if refund.get("status") in ("succeeded", "pending"):
+            kind, message = (
+                "success",
+                self.env._(
+                    "Refund of %(amount)s sent to Stripe for %(reference)s.",
+                    amount=amount,
+                    reference=transaction.reference,
+                ),
+            )
+        else:
+            kind, message = (
+                "warning",
+                self.env._(
+                    "Stripe answered %(status)s for the refund of %(amount)s.",
+                    status=refund.get("status"),
+                    amount=amount,
+                ),
+            )
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": kind,
+                "message": message,
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
