@@ -13,7 +13,19 @@ import hashlib
 import hmac
 import time
 
-from .. import const
+try:
+    from .. import const
+except ImportError:
+    # Loaded alone, from its file, by the end-to-end tests and tools that
+    # play Stripe's part without Odoo: const.py has no dependency either.
+    import importlib.util
+    from pathlib import Path
+
+    _spec = importlib.util.spec_from_file_location(
+        "omochi_payments_const", Path(__file__).resolve().parents[1] / "const.py"
+    )
+    const = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(const)
 
 TOLERANCE_SECONDS = 300
 MAX_HEADER_LENGTH = 4096
