@@ -3,7 +3,7 @@
 
 The back-office transactions list (``web_search_read`` with the list view's
 fields, as the web client loads it, logged in as admin) and the portal's
-``/my/orders`` (logged in as the portal customer who owns the orders) must
+``/my/omochi_orders`` (logged in as the portal customer who owns the orders) must
 not need more queries with 10,000 orders and payments than with 10. The
 webhook's latency (signed ``checkout.session.completed`` events, one at a
 time) with 100,000 stored events must stay within 20% of the figure with an
@@ -24,7 +24,7 @@ import common
 
 WEBHOOK = "/api/payments/webhook/"
 LIST_PATH = "/web/dataset/call_kw/omochi.payment.transaction/web_search_read"
-PORTAL_PATH = "/my/orders"
+PORTAL_PATH = "/my/omochi_orders"
 REPEAT = 7
 SEED = common.SEED_ORDERS
 TARGET_LATENCY = 1.2
@@ -86,7 +86,7 @@ def measure_pages(server, admin_cookie, portal_cookie, spec):
     figures = {}
     for label, request, path in (
         ("back-office transactions list", list_request, LIST_PATH),
-        ("portal /my/orders", portal_request, PORTAL_PATH),
+        ("portal /my/omochi_orders", portal_request, PORTAL_PATH),
     ):
         mark = server.mark()
         result = common.run_load(label, lambda _i, r=request: r, 1, max_requests=REPEAT)
@@ -288,7 +288,7 @@ Command: `python3 bench/scale.py --records {args.records} --events {args.events}
 
 Query counts (median of {REPEAT} requests and range, from Odoo's access log)
 of the back-office transactions list (`web_search_read` with the list view's
-fields, 80 rows a page, admin) and of the portal's `/my/orders` (the customer
+fields, 80 rows a page, admin) and of the portal's `/my/omochi_orders` (the customer
 owning every order, 20 a page) with the template's {counts[0]} orders and
 payments, then {counts[1]:,}, then {counts[-1]:,} (copies made with SQL, then
 `VACUUM ANALYZE`). The web client's list asks for the total count only when

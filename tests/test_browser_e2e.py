@@ -190,7 +190,7 @@ def order_state(admin, order_id):
 def pay_now(page, odoo_url, simulator_url, order):
     """Open the order in the portal and press Pay now: the browser is on the
     simulator's hosted page, for the order's total."""
-    page.goto(f"{odoo_url}/my/orders/{order['id']}")
+    page.goto(f"{odoo_url}/my/omochi_orders/{order['id']}")
     page.wait_for_selector("form.o_omochi_pay_form button[type=submit]")
     assert order["name"] in page.text()
     page.click("form.o_omochi_pay_form button[type=submit]")
@@ -224,7 +224,7 @@ def test_portal_customer_pays_by_card(
     page = chromium.new_page(*SCREEN)
     try:
         login(page, odoo_url, PORTAL)
-        page.goto(f"{odoo_url}/my/orders/{portal_order['id']}")
+        page.goto(f"{odoo_url}/my/omochi_orders/{portal_order['id']}")
         page.wait_for_selector("form.o_omochi_pay_form button[type=submit]")
         assert_png(page.screenshot(screenshots / "portal_order.png"))
 
@@ -237,7 +237,9 @@ def test_portal_customer_pays_by_card(
 
         # Back to the order: paid, nothing left to pay.
         page.click(".o_omochi_payment_status_order_link a")
-        page.wait_for_url(f"location.pathname === '/my/orders/{portal_order['id']}'")
+        page.wait_for_url(
+            f"location.pathname === '/my/omochi_orders/{portal_order['id']}'"
+        )
         page.wait_for_selector("#omochi_order_sidebar_actions")
         assert page.evaluate("!document.querySelector('form.o_omochi_pay_form')")
         badges = page.evaluate(

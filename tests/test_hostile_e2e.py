@@ -191,11 +191,11 @@ def ctx(
     assert answer.status_code == 201, answer.text
     victim_payment = answer.json()
     own = order(portal_user["partner_id"][0])
-    page = portal_session.get(f"{odoo_url}/my/orders/{own['id']}", timeout=30)
+    page = portal_session.get(f"{odoo_url}/my/omochi_orders/{own['id']}", timeout=30)
     assert page.status_code == 200, page.text
     public = requests.Session()
     public_page = public.get(
-        f"{odoo_url}/my/orders/{own['id']}",
+        f"{odoo_url}/my/omochi_orders/{own['id']}",
         params={"access_token": own["access_token"]},
         timeout=30,
     )
@@ -821,7 +821,7 @@ def idor_cases():
     def page(order_key, token=None):
         def build(c):
             params = {} if token is None else {"access_token": token(c)}
-            return "GET", f"/my/orders/{c[order_key]['id']}", {"params": params}
+            return "GET", f"/my/omochi_orders/{c[order_key]['id']}", {"params": params}
 
         return build
 
@@ -855,7 +855,12 @@ def idor_cases():
                 )
             )
     for index, path in enumerate(
-        ["/my/orders/999999999", "/my/orders/-1", "/my/orders/abc", "/my/orders/1e3"]
+        [
+            "/my/omochi_orders/999999999",
+            "/my/omochi_orders/-1",
+            "/my/omochi_orders/abc",
+            "/my/omochi_orders/1e3",
+        ]
     ):
         add(
             Case(
@@ -871,7 +876,7 @@ def idor_cases():
             data = {"csrf_token": c[session_csrf]} if session_csrf else {}
             if token:
                 data["access_token"] = token(c)
-            return "POST", f"/my/orders/{c[order_key]['id']}/pay", {"data": data}
+            return "POST", f"/my/omochi_orders/{c[order_key]['id']}/pay", {"data": data}
 
         return build
 
@@ -922,7 +927,7 @@ def idor_cases():
             "public_session",
             lambda c: (
                 "POST",
-                f"/my/orders/{c['own']['id']}/pay",
+                f"/my/omochi_orders/{c['own']['id']}/pay",
                 {
                     "data": {
                         "csrf_token": "0" * 40 + "o9999999999",
@@ -1194,18 +1199,21 @@ def test_portal_list_ignores_injected_sort_and_filter(value, ctx, secrets):
     and shows only the customer's orders, never the injected text raw."""
     # A plain visit first: listing gives orders without one their access
     # token (a legitimate write of Odoo's portal).
-    ctx["portal_session"].get(f"{ctx['url']}/my/orders", timeout=60)
+    ctx["portal_session"].get(f"{ctx['url']}/my/omochi_orders", timeout=60)
     before = snapshot(ctx)
     response = ctx["portal_session"].get(
-        f"{ctx['url']}/my/orders",
+        f"{ctx['url']}/my/omochi_orders",
         params={"sortby": value, "filterby": value, "page": 1},
         timeout=60,
     )
     assert response.status_code == 200, response.text[:2000]
     assert_harmless(response, secrets, ctx, ("victim_name",))
-    assert f"/my/orders/{ctx['own']['id']}" in response.text
-    assert f"/my/orders/{ctx['victim']['id']}" not in response.text
-    for path in (f"/my/orders/{ctx['own']['id']}", "/my/orders/page/99999"):
+    assert f"/my/omochi_orders/{ctx['own']['id']}" in response.text
+    assert f"/my/omochi_orders/{ctx['victim']['id']}" not in response.text
+    for path in (
+        f"/my/omochi_orders/{ctx['own']['id']}",
+        "/my/omochi_orders/page/99999",
+    ):
         page = ctx["portal_session"].get(
             f"{ctx['url']}{path}",
             params={"error": value, "success": value, "message": value},
@@ -1246,7 +1254,7 @@ def test_status_page_of_another_customers_session_shows_nothing_personal(ctx, se
         )
         assert response.status_code == 200, response.text[:2000]
         assert_harmless(response, secrets, ctx, ("victim_name", "victim_email"))
-        assert f"/my/orders/{ctx['victim']['id']}" not in response.text
+        assert f"/my/omochi_orders/{ctx['victim']['id']}" not in response.text
         assert ctx["victim"]["access_token"] not in response.text
 
 

@@ -1,5 +1,5 @@
-"""The customer portal of the Omochi orders: ``/my/orders`` and
-``/my/orders/<id>``, in the conventions of Odoo's own portals (sale, account).
+"""The customer portal of the Omochi orders: ``/my/omochi_orders`` and
+``/my/omochi_orders/<id>``, in the conventions of Odoo's own portals (sale, account).
 
 Customers see the orders of their commercial entity (the portal record rules
 of ``omochi.order``); anyone holding an order's access token (the link of the
@@ -14,12 +14,13 @@ from odoo.http import request
 from odoo.addons.portal.controllers.portal import CustomerPortal
 from odoo.addons.portal.controllers.portal import pager as portal_pager
 
-ORDERS_URL = "/my/orders"
+ORDERS_URL = "/my/omochi_orders"
 ORDERS_HISTORY_KEY = "my_omochi_orders_history"
 
 
 class OmochiOrderPortal(CustomerPortal):
-    """``/my`` counter, ``/my/orders`` list and ``/my/orders/<id>`` page."""
+    """``/my`` counter, ``/my/omochi_orders`` list and
+    ``/my/omochi_orders/<id>`` page."""
 
     # ------------------------------------------------------------------
     # /my
@@ -48,7 +49,7 @@ class OmochiOrderPortal(CustomerPortal):
         ]
 
     # ------------------------------------------------------------------
-    # /my/orders
+    # /my/omochi_orders
     # ------------------------------------------------------------------
 
     def _omochi_orders_searchbar_sortings(self):
@@ -98,7 +99,7 @@ class OmochiOrderPortal(CustomerPortal):
         }
 
     def _prepare_omochi_orders_values(self, page=1, sortby=None, filterby=None):
-        """Values of the ``/my/orders`` page; unknown sort or filter keys fall
+        """Values of the ``/my/omochi_orders`` page; unknown sort or filter keys fall
         back to the defaults."""
         Order = request.env["omochi.order"]
         values = self._prepare_portal_layout_values()
@@ -154,7 +155,7 @@ class OmochiOrderPortal(CustomerPortal):
         return request.render("omochi_orders.portal_my_omochi_orders", values)
 
     # ------------------------------------------------------------------
-    # /my/orders/<id>
+    # /my/omochi_orders/<id>
     # ------------------------------------------------------------------
 
     def _omochi_order_check_access(self, order_id, access_token=None):

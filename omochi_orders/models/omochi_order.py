@@ -133,9 +133,9 @@ class OmochiOrder(models.Model):
             order.payment_state = "not_paid"
 
     def _compute_access_url(self):
-        """Orders are shown to customers under ``/my/orders/<id>``."""
+        """Orders are shown to customers under ``/my/omochi_orders/<id>``."""
         for order in self:
-            order.access_url = f"/my/orders/{order.id}"
+            order.access_url = f"/my/omochi_orders/{order.id}"
 
     @api.model_create_multi
     def create(self, vals_list):

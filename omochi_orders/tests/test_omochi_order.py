@@ -84,7 +84,7 @@ class TestOmochiOrder(OmochiOrderCommon):
         self.assertEqual(order.currency_id, self.company.currency_id)
         self.assertTrue(order.date_order)
         self.assertEqual(order.amount_total, 0.0)
-        self.assertEqual(order.access_url, f"/my/orders/{order.id}")
+        self.assertEqual(order.access_url, f"/my/omochi_orders/{order.id}")
 
     def test_form(self):
         with Form(self.env["omochi.order"]) as form:

@@ -1,10 +1,12 @@
-"""The customer portal of the orders: /my, /my/orders, /my/orders/<id> and the
-"Send by Email" link, through Odoo's HTTP stack."""
+"""The customer portal of the orders: /my, /my/omochi_orders,
+/my/omochi_orders/<id> and the "Send by Email" link, through Odoo's HTTP
+stack; next to the portals of Odoo's own addons."""
 
 from unittest.mock import patch
 
 from lxml import html
 
+from odoo import Command
 from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, new_test_user, tagged
 
@@ -89,7 +91,7 @@ class TestOmochiOrderPortal(OmochiOrderCommon, HttpCase):
         response = self.get("/my")
         self.assertEqual(response.status_code, 200)
         self.assertIn('data-placeholder_count="omochi_order_count"', response.text)
-        self.assertIn('href="/my/orders"', response.text)
+        self.assertIn('href="/my/omochi_orders"', response.text)
         counters = self.make_jsonrpc_request(
             "/my/counters", {"counters": ["omochi_order_count"]}
         )
@@ -103,85 +105,90 @@ class TestOmochiOrderPortal(OmochiOrderCommon, HttpCase):
         self.assertEqual(counters, {"omochi_order_count": 1})
 
     # ------------------------------------------------------------------
-    # /my/orders
+    # /my/omochi_orders
     # ------------------------------------------------------------------
 
     def test_list_only_own_orders(self):
         self.authenticate(self.portal_user.login, self.portal_user.login)
-        ids = self.listed_ids("/my/orders")
+        ids = self.listed_ids("/my/omochi_orders")
         self.assertEqual(set(ids), set(self.listed.ids))
-        response = self.get("/my/orders")
+        response = self.get("/my/omochi_orders")
         for order in self.listed:
             self.assertIn(order.name, response.text)
         self.assertNotIn(self.order_other.name, response.text)
         self.assertNotIn(self.order_draft.name, response.text)
         # each row links to the order page
-        self.assertIn(f"/my/orders/{self.order_small.id}?access_token=", response.text)
+        self.assertIn(
+            f"/my/omochi_orders/{self.order_small.id}?access_token=", response.text
+        )
 
         self.authenticate(self.other_portal_user.login, self.other_portal_user.login)
-        self.assertEqual(self.listed_ids("/my/orders"), self.order_other.ids)
+        self.assertEqual(self.listed_ids("/my/omochi_orders"), self.order_other.ids)
 
     def test_list_requires_login(self):
-        response = self.get("/my/orders")
+        response = self.get("/my/omochi_orders")
         self.assertEqual(response.status_code, 303)
         self.assertIn("/web/login", response.headers["Location"])
 
     def test_list_pager(self):
         self.authenticate(self.portal_user.login, self.portal_user.login)
         with patch.object(OmochiOrderPortal, "_items_per_page", 3):
-            page1 = self.listed_ids("/my/orders?sortby=total")
-            page2 = self.listed_ids("/my/orders/page/2?sortby=total")
-            response = self.get("/my/orders?sortby=total")
+            page1 = self.listed_ids("/my/omochi_orders?sortby=total")
+            page2 = self.listed_ids("/my/omochi_orders/page/2?sortby=total")
+            response = self.get("/my/omochi_orders?sortby=total")
         self.assertEqual(len(page1), 3)
         self.assertEqual(len(page2), 1)
         self.assertEqual(set(page1 + page2), set(self.listed.ids))
         tree = html.fromstring(response.content)
         links = tree.xpath("//ul[hasclass('pagination')]//a/@href")
-        self.assertIn("/my/orders/page/2?sortby=total&filterby=all", links)
+        self.assertIn("/my/omochi_orders/page/2?sortby=total&filterby=all", links)
 
     def test_list_sorting(self):
         self.authenticate(self.portal_user.login, self.portal_user.login)
         by_total = self.listed.sorted("amount_total", reverse=True).ids
-        self.assertEqual(self.listed_ids("/my/orders?sortby=total"), by_total)
+        self.assertEqual(self.listed_ids("/my/omochi_orders?sortby=total"), by_total)
         by_name = self.listed.sorted("name", reverse=True).ids
-        self.assertEqual(self.listed_ids("/my/orders?sortby=name"), by_name)
+        self.assertEqual(self.listed_ids("/my/omochi_orders?sortby=name"), by_name)
         by_date = self.listed.sorted(lambda o: (o.date_order, o.id), reverse=True).ids
-        self.assertEqual(self.listed_ids("/my/orders?sortby=date"), by_date)
-        by_state = self.listed_ids("/my/orders?sortby=state")
+        self.assertEqual(self.listed_ids("/my/omochi_orders?sortby=date"), by_date)
+        by_state = self.listed_ids("/my/omochi_orders?sortby=state")
         states = [self.env["omochi.order"].browse(i).state for i in by_state]
         self.assertEqual(states, sorted(states))
         # an unknown key falls back to the default (newest first)
-        self.assertEqual(self.listed_ids("/my/orders?sortby=amount_total"), by_date)
+        self.assertEqual(
+            self.listed_ids("/my/omochi_orders?sortby=amount_total"), by_date
+        )
 
     def test_list_state_filter(self):
         self.authenticate(self.portal_user.login, self.portal_user.login)
         self.assertEqual(
-            set(self.listed_ids("/my/orders?filterby=to_pay")),
+            set(self.listed_ids("/my/omochi_orders?filterby=to_pay")),
             {self.order_small.id, self.order_big.id},
         )
         self.assertEqual(
-            self.listed_ids("/my/orders?filterby=paid"), self.order_paid.ids
+            self.listed_ids("/my/omochi_orders?filterby=paid"), self.order_paid.ids
         )
         self.assertEqual(
-            self.listed_ids("/my/orders?filterby=cancelled"),
+            self.listed_ids("/my/omochi_orders?filterby=cancelled"),
             self.order_cancelled.ids,
         )
-        self.assertEqual(self.listed_ids("/my/orders?filterby=refunded"), [])
+        self.assertEqual(self.listed_ids("/my/omochi_orders?filterby=refunded"), [])
         self.assertEqual(
-            set(self.listed_ids("/my/orders?filterby=nonsense")), set(self.listed.ids)
+            set(self.listed_ids("/my/omochi_orders?filterby=nonsense")),
+            set(self.listed.ids),
         )
-        response = self.get("/my/orders?filterby=refunded")
+        response = self.get("/my/omochi_orders?filterby=refunded")
         self.assertIn("There are currently no orders", response.text)
         self.assertIn("portal_searchbar_filters", response.text)
 
     # ------------------------------------------------------------------
-    # /my/orders/<id>
+    # /my/omochi_orders/<id>
     # ------------------------------------------------------------------
 
     def test_order_page_own(self):
         self.authenticate(self.portal_user.login, self.portal_user.login)
         order = self.order_big
-        response = self.get(f"/my/orders/{order.id}")
+        response = self.get(f"/my/omochi_orders/{order.id}")
         self.assertEqual(response.status_code, 200)
         tree = html.fromstring(response.content)
         self.assertIn(order.name, response.text)
@@ -201,40 +208,42 @@ class TestOmochiOrderPortal(OmochiOrderCommon, HttpCase):
         )
         self.assertTrue(tree.xpath("//div[@id='omochi_order_payment']"))
         # the draft of the customer is reachable too (not listed)
-        self.assertEqual(self.get(f"/my/orders/{self.order_draft.id}").status_code, 200)
+        self.assertEqual(
+            self.get(f"/my/omochi_orders/{self.order_draft.id}").status_code, 200
+        )
 
     def test_order_page_of_another_customer_is_404(self):
         self.authenticate(self.portal_user.login, self.portal_user.login)
-        response = self.get(f"/my/orders/{self.order_other.id}")
+        response = self.get(f"/my/omochi_orders/{self.order_other.id}")
         self.assertEqual(response.status_code, 404)
         self.assertNotIn(self.order_other.name, response.text)
         self.assertNotIn("Other Customer", response.text)
         # an unknown id looks exactly the same
-        missing = self.get("/my/orders/999999999")
+        missing = self.get("/my/omochi_orders/999999999")
         self.assertEqual(missing.status_code, 404)
         # a token of one's own order does not open another order
         own_token = self.order_small._portal_ensure_token()
         response = self.get(
-            f"/my/orders/{self.order_other.id}?access_token={own_token}"
+            f"/my/omochi_orders/{self.order_other.id}?access_token={own_token}"
         )
         self.assertEqual(response.status_code, 404)
 
     def test_order_page_with_access_token_without_login(self):
         order = self.order_other
         token = order._portal_ensure_token()
-        response = self.get(f"/my/orders/{order.id}?access_token={token}")
+        response = self.get(f"/my/omochi_orders/{order.id}?access_token={token}")
         self.assertEqual(response.status_code, 200)
         self.assertIn(order.name, response.text)
-        self.assertEqual(self.get(f"/my/orders/{order.id}").status_code, 404)
-        wrong = self.get(f"/my/orders/{order.id}?access_token={token[:-1]}x")
+        self.assertEqual(self.get(f"/my/omochi_orders/{order.id}").status_code, 404)
+        wrong = self.get(f"/my/omochi_orders/{order.id}?access_token={token[:-1]}x")
         self.assertEqual(wrong.status_code, 404)
         self.assertNotIn(order.name, wrong.text)
         self.assertEqual(
-            self.get(f"/my/orders/{order.id}?access_token=").status_code, 404
+            self.get(f"/my/omochi_orders/{order.id}?access_token=").status_code, 404
         )
         # the token works for a logged-in customer who does not own the order
         self.authenticate(self.portal_user.login, self.portal_user.login)
-        response = self.get(f"/my/orders/{order.id}?access_token={token}")
+        response = self.get(f"/my/omochi_orders/{order.id}?access_token={token}")
         self.assertEqual(response.status_code, 200)
 
     # ------------------------------------------------------------------
@@ -254,7 +263,9 @@ class TestOmochiOrderPortal(OmochiOrderCommon, HttpCase):
             .create({})
         )
         self.assertEqual(composer.template_id, template)
-        link = f"/my/orders/{order.id}?access_token={self.order_big.access_token}"
+        link = (
+            f"/my/omochi_orders/{order.id}?access_token={self.order_big.access_token}"
+        )
         self.assertTrue(self.order_big.access_token)
         self.assertIn(link, composer.body)
         self.assertIn(order.name, composer.subject)
@@ -270,3 +281,37 @@ class TestOmochiOrderPortal(OmochiOrderCommon, HttpCase):
     def test_send_by_email_requires_write_access(self):
         with self.assertRaises(AccessError):
             self.order_big.with_user(self.portal_user).action_send_by_email()
+
+    # ------------------------------------------------------------------
+    # Next to Odoo's own portals
+    # ------------------------------------------------------------------
+
+    def test_odoo_portal_paths_left_to_their_owners(self):
+        """``/my/orders`` belongs to ``sale``: with ``sale`` installed it lists
+        the customer's sale orders and none of ours; without it, nothing is
+        served there. Our pages list only our orders either way."""
+        self.authenticate(self.portal_user.login, self.portal_user.login)
+        if "sale.order" in self.env:
+            sale_order = self.env["sale.order"].create(
+                {
+                    "partner_id": self.customer_company.id,
+                    "order_line": [
+                        Command.create(
+                            {"product_id": self.product.id, "product_uom_qty": 2}
+                        )
+                    ],
+                }
+            )
+            sale_order.action_confirm()
+            response = self.get("/my/orders")
+            self.assertEqual(response.status_code, 200)
+            self.assertIn(sale_order.name, response.text)
+            self.assertNotIn("o_omochi_portal_order", response.text)
+            home = self.get("/my").text
+            self.assertIn('href="/my/orders"', home)
+            self.assertIn('href="/my/omochi_orders"', home)
+        else:
+            self.assertEqual(self.get("/my/orders").status_code, 404)
+        self.assertEqual(
+            set(self.listed_ids("/my/omochi_orders")), set(self.listed.ids)
+        )

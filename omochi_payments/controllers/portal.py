@@ -1,7 +1,7 @@
 """Paying from the customer portal, and the way back to the order.
 
-* The order page ``/my/orders/<id>`` shows the order's payments and, when the
-  order can be paid, a **Pay now** button posting to ``/my/orders/<id>/pay``.
+* The order page ``/my/omochi_orders/<id>`` shows the order's payments and, when the
+  order can be paid, a **Pay now** button posting to ``/my/omochi_orders/<id>/pay``.
 * That route checks access exactly like the page (access rules or the order's
   access token; a 404 otherwise), creates or reuses the order's Stripe
   Checkout Session through ``omochi.order._omochi_checkout`` and redirects the
@@ -124,7 +124,7 @@ class OmochiPaymentsPortal(OmochiOrderPortal):
         return request.redirect(f"{order_sudo.access_url}?{urlencode(query)}")
 
     @http.route(
-        "/my/orders/<int:order_id>/pay",
+        "/my/omochi_orders/<int:order_id>/pay",
         type="http",
         auth="public",
         methods=["POST"],

@@ -1,5 +1,8 @@
+import atexit
+import importlib
 import json
 import os
+import sys
 from unittest.mock import patch
 
 import requests
@@ -129,32 +132,66 @@ class OmochiPaymentsCase(TransactionCase):
 
 SIMULATOR_URL_VARIABLE = "OMOCHI_TEST_STRIPE_API_BASE"
 SIMULATOR_KEY_VARIABLE = "OMOCHI_TEST_STRIPE_SECRET_KEY"
+DEFAULT_SIMULATOR_KEY = "sk_test_omochi_simulator"
+# The repository that holds the addons also holds the simulator package.
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+
+_in_process_simulator = None
+
+
+def _import_stripe_sim():
+    """Import the project's Stripe simulator for the tests, never for the
+    addon itself: from the Python path, else from the repository root next
+    to the addons.
+
+    :raise RuntimeError: when neither provides it.
+    """
+    try:
+        return importlib.import_module("stripe_sim")
+    except ImportError:
+        if not os.path.isfile(
+            os.path.join(REPOSITORY_ROOT, "stripe_sim", "__init__.py")
+        ):
+            raise RuntimeError(
+                "the tests of omochi_payments need the project's Stripe simulator "
+                "(stripe_sim): run them from the Omochi Payments repository, or "
+                f"start `python -m stripe_sim` and set {SIMULATOR_URL_VARIABLE}"
+            ) from None
+        sys.path.append(REPOSITORY_ROOT)
+        return importlib.import_module("stripe_sim")
+
+
+def stripe_simulator():
+    """Return ``(url, secret key)`` of the Stripe simulator of the tests.
+
+    A simulator started by the caller is used when ``OMOCHI_TEST_STRIPE_API_BASE``
+    names it (and ``OMOCHI_TEST_STRIPE_SECRET_KEY`` its key, if not the
+    default); otherwise one is started in this process on a free loopback
+    port, once, as Odoo's own test runner (``--test-enable``) gives the tests
+    nothing else.
+    """
+    global _in_process_simulator
+    url = os.environ.get(SIMULATOR_URL_VARIABLE)
+    if url:
+        return url, os.environ.get(SIMULATOR_KEY_VARIABLE, DEFAULT_SIMULATOR_KEY)
+    if _in_process_simulator is None:
+        _in_process_simulator = _import_stripe_sim().SimulatorServer().start()
+        atexit.register(_in_process_simulator.stop)
+    return _in_process_simulator.url, _in_process_simulator.api_key
 
 
 class StripeSimulatorMixin:
     """Point the test company's Stripe settings at the project's simulator.
 
     The simulator is the project's one fake of Stripe, reached over HTTP by
-    the real SDK exactly as Stripe would be. The repository's ``conftest.py``
-    starts it for a pytest run and publishes its address in
-    ``OMOCHI_TEST_STRIPE_API_BASE``; elsewhere, start ``python -m stripe_sim``
-    and set that variable (and ``OMOCHI_TEST_STRIPE_SECRET_KEY`` if its key is
-    not the default). Each test starts from an empty simulator.
+    the real SDK exactly as Stripe would be (see :func:`stripe_simulator`).
+    Each test starts from an empty simulator.
     """
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.simulator_url = os.environ.get(SIMULATOR_URL_VARIABLE)
-        if not cls.simulator_url:
-            raise RuntimeError(
-                f"{SIMULATOR_URL_VARIABLE} is not set: run the tests with pytest "
-                "from the repository root (its conftest.py starts the Stripe "
-                "simulator) or start `python -m stripe_sim` and set it."
-            )
-        cls.simulator_key = os.environ.get(
-            SIMULATOR_KEY_VARIABLE, "sk_test_omochi_simulator"
-        )
+        cls.simulator_url, cls.simulator_key = stripe_simulator()
         cls.env.company.write(
             {
                 "omochi_stripe_api_base": cls.simulator_url,

@@ -926,7 +926,7 @@ class TestBodyLimitBeforeParsing(ApiRoutesCase):
             (CREATE_SESSION, "multipart/form-data; boundary=xyz", [auth]),
             ("/api/payments/webhook/", "application/x-www-form-urlencoded", []),
             (
-                f"/my/orders/{self.order.id}/pay",
+                f"/my/omochi_orders/{self.order.id}/pay",
                 "application/x-www-form-urlencoded",
                 [],
             ),

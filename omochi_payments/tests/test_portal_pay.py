@@ -1,4 +1,4 @@
-"""Paying from the customer portal (``/my/orders/<id>`` and its **Pay now**
+"""Paying from the customer portal (``/my/omochi_orders/<id>`` and its **Pay now**
 button) and the way back from Stripe to Odoo's status page, against the
 Stripe simulator."""
 
@@ -36,7 +36,7 @@ class TestPortalPay(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
         return response
 
     def order_page(self, order, access_token=None, query=""):
-        url = f"/my/orders/{order.id}?{query}"
+        url = f"/my/omochi_orders/{order.id}?{query}"
         if access_token:
             url += f"&access_token={access_token}"
         return self.get(url)
@@ -58,7 +58,7 @@ class TestPortalPay(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
         if access_token:
             data["access_token"] = access_token
         response = self.url_open(
-            f"/my/orders/{order.id}/pay", data=data, allow_redirects=False
+            f"/my/omochi_orders/{order.id}/pay", data=data, allow_redirects=False
         )
         self.assertNotEqual(response.status_code, 500, response.text)
         return response
@@ -80,7 +80,7 @@ class TestPortalPay(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
         """Assert a redirect back to the order page; return its ``error``."""
         self.assertIn(response.status_code, (302, 303))
         location = urlsplit(response.headers["Location"])
-        self.assertEqual(location.path, f"/my/orders/{order.id}")
+        self.assertEqual(location.path, f"/my/omochi_orders/{order.id}")
         return parse_qs(location.query)
 
     # ------------------------------------------------------------------
@@ -91,7 +91,7 @@ class TestPortalPay(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
         self.login_portal()
         form = self.pay_form(self.order)
         self.assertIsNotNone(form)
-        self.assertEqual(form.get("action"), f"/my/orders/{self.order.id}/pay")
+        self.assertEqual(form.get("action"), f"/my/omochi_orders/{self.order.id}/pay")
         self.assertEqual(form.get("method"), "post")
         csrf = form.xpath(".//input[@name='csrf_token']/@value")[0]
         self.assertFalse(form.xpath(".//input[@name='access_token']"))
