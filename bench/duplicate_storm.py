@@ -59,7 +59,7 @@ def run(args, workdir, odoo_version):
     with benchkit.throwaway(template, "storm") as dbname:
         payments = benchkit.multiply_orders(dbname, 20, "storm")
         benchkit.analyze(dbname)
-        with benchkit.OdooServer(dbname, workdir) as server:
+        with benchkit.OdooServer(dbname, workdir, cron_threads=2) as server:
             health = ("GET", f"{server.url}{HEALTH}", None, {})
             # Warm both workers (routes, caches) on other payments.
             benchkit.run_load("warmup", lambda _i: health, 2, max_requests=40)
@@ -77,6 +77,7 @@ def run(args, workdir, odoo_version):
                 *deliver(server, benchkit.checkout_completed_event(payments[10]))
             )
             assert single.status == 200, single.body
+            benchkit.wait_events_applied(dbname)
             after, tables_after = table_writes(dbname)
             single_writes = after - before
             single_tables = diff(tables_after, tables_before)
@@ -95,6 +96,7 @@ def run(args, workdir, odoo_version):
             storm = benchkit.burst(
                 "storm", [request] * args.clients, resend_resets=RESEND
             )
+            benchkit.wait_events_applied(dbname)
             end = server.mark()
             after, tables_after = table_writes(dbname)
             entries = server.access_log(mark, end, WEBHOOK)

@@ -205,6 +205,34 @@ BODY_TOO_LARGE_CODE = "body_too_large"
 CRON_BATCH_SIZE = 50
 # Failed webhook events are retried after 2**attempts minutes, this many times.
 EVENT_MAX_ATTEMPTS = 6
+# Pending webhook events claimed per batch of the processing job (DESIGN §8).
+EVENT_BATCH_SIZE = 100
+# The cron records that apply pending webhook events. Odoo's cron runner runs
+# one cron record in one worker at a time: each record is one more worker
+# that may apply events in parallel (they share them through SKIP LOCKED).
+EVENT_PROCESSING_CRONS = (
+    "omochi_payments.ir_cron_omochi_process_events",
+    "omochi_payments.ir_cron_omochi_process_events_2",
+)
+# A batch of the processing job that meets a concurrent update is claimed
+# again this many times in all.
+EVENT_BATCH_TRIES = 5
+# Event types whose successive events about one object report different
+# changes, told apart by this field of the object (DESIGN §8: the same
+# (data.object.id, type) otherwise applies once).
+EVENT_CHANGE_FIELDS = {
+    "charge.refunded": "amount_refunded",
+    "payment_intent.payment_failed": "latest_charge",
+}
+# Health warns when the oldest pending event waits longer than this (seconds).
+EVENT_BACKLOG_WARNING_SECONDS = 60
+# Which configuration verified a webhook event's signature (DESIGN §5).
+SIGNATURE_SCOPE_PROCESS = "process"
+SIGNATURE_SCOPE_COMPANY = "company"
+SIGNATURE_SCOPE_SELECTION = [
+    (SIGNATURE_SCOPE_PROCESS, "Server configuration (every company)"),
+    (SIGNATURE_SCOPE_COMPANY, "Company settings"),
+]
 
 # What a Stripe Checkout Session id looks like (``cs_test_...``, ``cs_live_...``).
 CHECKOUT_SESSION_ID_PATTERN = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")

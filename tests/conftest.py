@@ -6,6 +6,7 @@ such a database itself and drops it afterwards.
 """
 
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -102,7 +103,8 @@ def odoo_log(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def odoo_url(odoo_database, odoo_log, stripe_webhook_endpoint):
-    """Base URL of a live Odoo server (threaded, no cron) on the database,
+    """Base URL of a live Odoo server (threaded, with two cron threads that
+    apply the acknowledged webhook events, DESIGN §8) on the database,
     talking to the Stripe simulator; it logs to ``odoo_log``."""
     config, database = odoo_database
     # The server reaches Stripe through the simulator the root conftest started.
@@ -113,7 +115,9 @@ def odoo_url(odoo_database, odoo_log, stripe_webhook_endpoint):
         os.environ["OMOCHI_TEST_STRIPE_SECRET_KEY"],
         (WEBHOOK_SECRET, stripe_webhook_endpoint["secret"]),
     )
-    server = odoo.OdooServer(config, database, odoo_log, env=stripe_env).start()
+    server = odoo.OdooServer(
+        config, database, odoo_log, cron_threads=2, env=stripe_env
+    ).start()
     yield server.url
     server.stop()  # graceful: Odoo finishes the requests under way
 
@@ -132,6 +136,36 @@ def odoo_sql(odoo_database):
 
     yield sql
     connection.close()
+
+
+EVENTS_APPLIED_TIMEOUT = 60
+
+
+@pytest.fixture(scope="session")
+def wait_events_applied(odoo_url, odoo_sql):
+    """Wait until the server's cron workers have applied the acknowledged
+    webhook events (``stripe_event_ids``, or every event): none ``pending``.
+
+    :return: ``{stripe_event_id: state}`` of the events waited for.
+    """
+
+    def wait(stripe_event_ids=None, timeout=EVENTS_APPLIED_TIMEOUT):
+        query = "SELECT stripe_event_id, state FROM omochi_payment_event"
+        params = None
+        if stripe_event_ids is not None:
+            query += " WHERE stripe_event_id = ANY(%s)"
+            params = [list(stripe_event_ids)]
+        deadline = time.monotonic() + timeout
+        while True:
+            states = dict(odoo_sql(query, params))
+            if "pending" not in states.values():
+                return states
+            if time.monotonic() > deadline:
+                pending = sorted(k for k, v in states.items() if v == "pending")
+                pytest.fail(f"events still pending after {timeout} s: {pending[:10]}")
+            time.sleep(0.1)
+
+    return wait
 
 
 class JsonRpcError(Exception):

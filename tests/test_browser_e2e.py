@@ -50,7 +50,7 @@ def screenshots(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def webhooks(odoo_url, simulator_url, stripe_webhook_endpoint):
+def webhooks(odoo_url, simulator_url, stripe_webhook_endpoint, wait_events_applied):
     """The simulator's webhook endpoint aimed at the live server for this
     module: Stripe tells Odoo about the payments, as in production. Call it
     to wait until every event has been delivered."""
@@ -61,6 +61,7 @@ def webhooks(odoo_url, simulator_url, stripe_webhook_endpoint):
     def flush():
         answer = sim(simulator_url, "POST", "/webhooks/flush", json={"timeout": 30})
         assert answer["idle"], answer
+        wait_events_applied()
 
     yield flush
     flush()

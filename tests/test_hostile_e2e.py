@@ -120,7 +120,14 @@ def _portal_api_key(session, odoo_url):
 
 @pytest.fixture(scope="module")
 def ctx(
-    odoo_url, odoo_database, odoo_log, odoo_sql, admin, admin_api_key, simulator_url
+    odoo_url,
+    odoo_database,
+    odoo_log,
+    odoo_sql,
+    admin,
+    admin_api_key,
+    simulator_url,
+    wait_events_applied,
 ):
     """Everything the cases refer to: credentials, the portal customer's own
     order, another customer's orders and payment (the IDOR targets), a
@@ -197,6 +204,7 @@ def ctx(
         "base_url": base_url.rstrip("/"),
         "log_start": log_start,
         "sql": odoo_sql,
+        "wait_events_applied": wait_events_applied,
         "fresh_order": lambda: order(victim_partner),
     }
     yield context
@@ -1300,6 +1308,7 @@ def test_signed_event_with_injected_strings_is_stored_verbatim(
         assert response.status_code == 200, response.text
         assert_harmless(response, secrets, ctx)
         assert response.json()["duplicate"] is False
+        ctx["wait_events_applied"]([event_id])
         [stored] = admin(
             "omochi.payment.event",
             "search_read",
@@ -1354,7 +1363,8 @@ def test_replayed_webhook_changes_nothing(ctx, secrets, webhook_secret, admin_ap
 
     first = _deliver(ctx, body, header)
     assert first.status_code == 200, first.text
-    assert first.json() == {"received": True, "duplicate": False, "state": "done"}
+    assert first.json() == {"received": True, "duplicate": False}
+    assert ctx["wait_events_applied"]([event["id"]]) == {event["id"]: "done"}
     before = snapshot(ctx)
     replies = []
     threads = [

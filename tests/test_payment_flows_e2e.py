@@ -52,10 +52,21 @@ EXPIRY = f"12/{(date.today().year + 1) % 100:02d}"
 
 
 # --------------------------------------------------------------------- Stripe
+_events_applied = {}
+
+
+@pytest.fixture(autouse=True)
+def _events_applied_waiter(wait_events_applied):
+    """Give ``wait_for_webhooks`` the live server's ``wait_events_applied``."""
+    _events_applied["wait"] = wait_events_applied
+
+
 def wait_for_webhooks(simulator_url):
-    """Wait until Stripe has delivered every event (retries included)."""
+    """Wait until Stripe has delivered every event (retries included) and
+    the server's cron workers have applied them."""
     answer = sim(simulator_url, "POST", "/webhooks/flush", json={"timeout": 30})
     assert answer["idle"], answer
+    _events_applied["wait"]()
 
 
 def stripe_object(simulator_url, object_id):

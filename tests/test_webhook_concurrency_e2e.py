@@ -166,7 +166,7 @@ def assert_completed_once(admin, payment_id, order):
 
 
 def test_same_event_and_competing_event_delivered_at_once(
-    odoo_url, simulator_url, webhook_secret, admin, open_payment
+    odoo_url, simulator_url, webhook_secret, admin, open_payment, wait_events_applied
 ):
     order, payment_id, session_id = open_payment()
     paid = customer_pays(simulator_url, session_id)
@@ -179,6 +179,7 @@ def test_same_event_and_competing_event_delivered_at_once(
     answers = fire_at_once(odoo_url, webhook_secret, [(completed, 8), (succeeded, 4)])
     event_ids = [completed["id"], succeeded["id"]]
     assert_all_accepted(answers, event_ids)
+    wait_events_applied(event_ids)
 
     transaction = assert_completed_once(admin, payment_id, order)
     stored = stored_events(admin, event_ids)
@@ -198,8 +199,9 @@ def test_same_event_and_competing_event_delivered_at_once(
 
 @pytest.mark.parametrize("round_", range(3))
 def test_failed_attempt_and_completion_delivered_at_once(
-    round_, odoo_url, simulator_url, webhook_secret, admin, open_payment
-):
+    round_, odoo_url, simulator_url, webhook_secret, admin, open_payment,
+    wait_events_applied,
+):  # fmt: skip
     """A declined card, then a successful one on the same session: whichever
     event is processed first, the payment ends COMPLETED (§4)."""
     order, payment_id, session_id = open_payment()
@@ -215,6 +217,7 @@ def test_failed_attempt_and_completion_delivered_at_once(
     answers = fire_at_once(odoo_url, webhook_secret, [(failed, 3), (completed, 3)])
     event_ids = [failed["id"], completed["id"]]
     assert_all_accepted(answers, event_ids)
+    wait_events_applied(event_ids)
     assert_completed_once(admin, payment_id, order)
     stored = stored_events(admin, event_ids)
     assert len(stored) == 2

@@ -30,6 +30,7 @@ from .databases import (
     ensure_template,
     multiply_orders,
     throwaway,
+    wait_events_applied,
 )
 from .events import checkout_completed_event, signed_headers
 from .load import burst, http_request, json_rpc, run_load, web_login

@@ -5,7 +5,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent.parent
 DOCS = REPO / "docs" / "BENCHMARKS.md"
-DB_PREFIX = "omochi_bench"
+# Several people benchmarking on one PostgreSQL set their own prefix.
+DB_PREFIX = os.environ.get("OMOCHI_BENCH_DB_PREFIX", "omochi_bench")
 WEBHOOK_SECRET = "whsec_omochi_bench"
 STRIPE_SECRET_KEY = "sk_test_omochi_bench"
 PORTAL_LOGIN = "bench_portal"

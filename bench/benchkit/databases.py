@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -223,6 +224,18 @@ def multiply_orders(dbname, count, tag, status="pending", with_session=True):
         )
         for row in rows
     ]
+
+
+def wait_events_applied(dbname, timeout=600):
+    """Wait until the cron workers have applied every acknowledged webhook
+    event of ``dbname`` (none ``pending``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        query = "SELECT count(*) FROM omochi_payment_event WHERE state = 'pending'"
+        if not db.query(dbname, query)[0][0]:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"webhook events still pending after {timeout} s")
 
 
 def analyze(dbname):

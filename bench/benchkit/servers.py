@@ -44,13 +44,16 @@ def require_odoo():
 
 class OdooServer(odoo.OdooServer):
     """``python3 -m odoo --workers=2`` on ``dbname`` (loopback, free port, no
-    cron, INFO log in ``workdir``), Stripe's secrets in its environment.
+    cron threads unless ``cron_threads``, INFO log in ``workdir``), Stripe's
+    secrets in its environment.
 
     ``-d`` without ``--db-filter``, as a single-database production server:
     Odoo then does not list the databases on every request (a filter would
     add a ``pg_database`` query to each one, the no-op route included)."""
 
-    def __init__(self, dbname, workdir, workers=2, env=None, log_sql=False):
+    def __init__(
+        self, dbname, workdir, workers=2, env=None, log_sql=False, cron_threads=0
+    ):
         workdir = Path(workdir)
         port = free_port()
         environment = {
@@ -63,6 +66,7 @@ class OdooServer(odoo.OdooServer):
             dbname,
             workdir / f"odoo_{dbname}_{port}.log",
             workers=workers,
+            cron_threads=cron_threads,
             env=environment,
             args=["--limit-time-real=300", *(["--log-sql"] if log_sql else [])],
             db_filter=False,
@@ -76,7 +80,10 @@ class OdooServer(odoo.OdooServer):
             super().start(timeout)
         except odoo.OdooError as error:
             sys.exit(f"ERROR: {error}")
-        log(f"Odoo (workers={self.workers}) serves {self.dbname} at {self.url}")
+        log(
+            f"Odoo (workers={self.workers}, cron threads={self.cron_threads}) "
+            f"serves {self.dbname} at {self.url}"
+        )
         return self
 
     def access_log(self, start=0, end=None, path=None):

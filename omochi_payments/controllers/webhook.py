@@ -2,7 +2,8 @@
 
 The signature is verified over the raw body with every active secret BEFORE
 anything is parsed or written; any failure answers 400 and writes nothing.
-A verified event is stored once and processed by the event model.
+A verified event is only stored ``pending`` and acknowledged, as Stripe asks;
+Odoo's cron workers apply it (``omochi.payment.event._omochi_process_pending``).
 """
 
 import json
@@ -14,28 +15,13 @@ from odoo import http
 from odoo.http import request
 
 from .. import const
-from ..tools.config import get_stripe_config
-from ..tools.stripe_signature import SignatureVerificationError, verify_signature
+from ..tools.stripe_signature import SignatureVerificationError, find_signing_secret
 from .api import error_response, json_response
 
 _logger = logging.getLogger(__name__)
 
 # Stripe's events are a few KiB; anything far larger is not from Stripe.
 MAX_WEBHOOK_BYTES = const.WEBHOOK_MAX_BODY_BYTES
-
-
-def _webhook_secrets():
-    """Return every active signing secret: each company's resolved secrets
-    (DESIGN §5: the environment's or odoo.conf's when set, which then apply
-    to every company; otherwise each company's own, one endpoint each)."""
-    process_level = get_stripe_config().webhook_secrets
-    if process_level:
-        return process_level  # no company to read then
-    companies = request.env["res.company"].sudo().search([])
-    secrets = []
-    for company in companies:
-        secrets.extend(get_stripe_config(company).webhook_secrets)
-    return tuple(dict.fromkeys(secrets))
 
 
 def _parse_event(payload):
@@ -64,7 +50,12 @@ class OmochiStripeWebhook(http.Controller):
     @http.route(
         "/api/payments/webhook/",
         type="http",
-        auth="public",
+        # No user at all: the signature is the authentication, and Odoo's
+        # public user would cost a query per delivery.
+        auth="none",
+        # Read/write like any route that writes: the acknowledgement opens its
+        # own read/write cursor (never on a read-only replica).
+        readonly=False,
         methods=["POST"],
         csrf=False,
         save_session=False,
@@ -73,7 +64,7 @@ class OmochiStripeWebhook(http.Controller):
         omochi_body_limit=True,
     )
     def stripe_webhook(self, **_query):
-        """Verify, store once and process one Stripe event; 200 when stored."""
+        """Verify and store one Stripe event ``pending``; 200 when stored."""
         httprequest = request.httprequest
         if httprequest.method == "OPTIONS":
             # Odoo routes OPTIONS here too; Stripe never sends it (no CORS).
@@ -82,8 +73,7 @@ class OmochiStripeWebhook(http.Controller):
             return error_response(413, "body_too_large", "The body is too large.")
         httprequest.max_content_length = MAX_WEBHOOK_BYTES
         try:
-            # Cached: Odoo runs the handler again after a serialization
-            # failure (concurrent deliveries), and the stream is read once.
+            # Cached: the stream can be read once only.
             payload = httprequest.get_data(cache=True)
         except RequestEntityTooLarge:
             payload = None
@@ -91,11 +81,11 @@ class OmochiStripeWebhook(http.Controller):
         # the stream before max_content_length could bound it.
         if payload is None or len(payload) > MAX_WEBHOOK_BYTES:
             return error_response(413, "body_too_large", "The body is too large.")
+        # Cached per worker until a company's settings change: no query.
+        scopes = dict(request.env["res.company"].sudo()._omochi_webhook_secret_scopes())
         try:
-            verify_signature(
-                payload,
-                httprequest.headers.get("Stripe-Signature", ""),
-                _webhook_secrets(),
+            _timestamp, secret = find_signing_secret(
+                payload, httprequest.headers.get("Stripe-Signature", ""), tuple(scopes)
             )
         except SignatureVerificationError as error:
             _logger.warning(
@@ -113,11 +103,9 @@ class OmochiStripeWebhook(http.Controller):
             return error_response(
                 400, "invalid_payload", "The body is not a Stripe event."
             )
-        record, duplicate = (
+        duplicate = (
             request.env["omochi.payment.event"]
             .sudo()
-            ._omochi_receive(event, payload.decode())
+            ._omochi_acknowledge(event, payload.decode(), scopes[secret])
         )
-        return json_response(
-            {"received": True, "duplicate": duplicate, "state": record.state}
-        )
+        return json_response({"received": True, "duplicate": duplicate})

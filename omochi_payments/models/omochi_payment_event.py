@@ -1,9 +1,16 @@
 import json
 import logging
+import random
+import time
 
-from odoo import api, fields, models
+from psycopg2.extensions import ISOLATION_LEVEL_READ_COMMITTED
+
+from odoo import SUPERUSER_ID, api, fields, models, sql_db
 from odoo.exceptions import UserError
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+from odoo.tools import SQL
+
+from odoo.addons.base.models.ir_cron import ODOO_NOTIFY_FUNCTION
 
 from .. import const
 
@@ -13,7 +20,10 @@ _logger = logging.getLogger(__name__)
 class OmochiPaymentEvent(models.Model):
     """A verified Stripe webhook event, stored once (DESIGN §8).
 
-    The unique ``stripe_event_id`` makes redeliveries no-ops. Events are kept
+    The webhook request only stores the event ``pending`` and wakes the cron
+    workers; :meth:`_omochi_process_pending`, run by the processing crons on
+    any server, applies it. The unique ``stripe_event_id`` makes redeliveries
+    no-ops. Events are kept
     when their transaction disappears (``ondelete="set null"``): they are the
     audit trail of what Stripe sent and still guard against replays. Events are
     written by the webhook controller and the cron as superuser; back-office
@@ -67,82 +77,287 @@ class OmochiPaymentEvent(models.Model):
     attempts = fields.Integer(
         readonly=True, help="Number of processing attempts of the event."
     )
+    stripe_created = fields.Integer(
+        string="Created at Stripe",
+        readonly=True,
+        help="Stripe's creation time of the event (Unix time): the events of "
+        "one payment are applied in this order.",
+    )
+    stripe_object_id = fields.Char(
+        readonly=True,
+        index=True,
+        help="The id of the event's object (data.object.id).",
+    )
+    change_key = fields.Char(
+        readonly=True,
+        index=True,
+        help="Type, object and state of the change the event reports: two "
+        "Stripe events with the same key are one change, applied once.",
+    )
+    livemode = fields.Boolean(string="Live Mode", readonly=True)
+    signature_scope = fields.Selection(
+        const.SIGNATURE_SCOPE_SELECTION,
+        readonly=True,
+        help="Which configuration's webhook secret verified the signature: a "
+        "secret of the server (environment or odoo.conf) applies to every "
+        "company, a company's own secret to that company only.",
+    )
+    signature_company_ids = fields.Many2many(
+        "res.company",
+        "omochi_payment_event_signature_company_rel",
+        "event_id",
+        "company_id",
+        string="Signed For",
+        readonly=True,
+        help="The companies whose webhook secret verified the signature.",
+    )
 
     # ------------------------------------------------------------------
-    # Reception and processing (DESIGN §8)
+    # Acknowledgement (DESIGN §8): the webhook request's whole work
     # ------------------------------------------------------------------
 
     @api.model
-    def _omochi_receive(self, event, payload):
-        """Store a verified Stripe event once and process it.
+    def _omochi_acknowledge(self, event, payload, company_ids):
+        """Store a verified event ``pending`` and wake the cron workers.
 
-        A repeat of a stored event changes nothing. Processing runs in a
-        savepoint after the event row is written: a failure marks the event
-        ``failed`` (the cron retries it) and the event is still answered.
+        The event is written in a short transaction of its own, at READ
+        COMMITTED: a concurrent or repeated delivery of the same event waits
+        on the unique index and then does nothing, it never fails to
+        serialize. One statement stores the event, whom its secret belongs
+        to and the processing crons' triggers; one more wakes the workers.
 
         :param dict event: The parsed, verified event.
         :param str payload: The raw JSON body, stored as received.
-        :return: ``(event record, duplicate)``.
+        :param tuple company_ids: The companies whose secret verified the
+            signature; empty for a secret of the server (every company).
+        :return: Whether the event was stored already (a duplicate).
+        :rtype: bool
         """
-        self.env.cr.execute(
-            "SELECT id, state FROM omochi_payment_event WHERE stripe_event_id = %s",
-            [event["id"]],
-        )
-        if self.env.cr.rowcount:
-            # The state goes in the cache: the answer needs no second read.
-            event_id, state = self.env.cr.fetchone()
-            record = self.browse(event_id)
-            self.env.cache.update(record, self._fields["state"], [state])
-            return record, True
-        # Raw INSERT: a concurrent delivery of the same event waits on the
-        # unique index and then conflicts (a serialization failure Odoo
-        # retries), without an error in the logs.
-        self.env.cr.execute(
+        with self.env.registry.cursor() as cr:
+            if isinstance(cr, sql_db.Cursor):  # not a test's shared cursor
+                cr._cnx.set_isolation_level(ISOLATION_LEVEL_READ_COMMITTED)
+            stored = self._omochi_insert_pending(cr, event, payload, company_ids)
+        if stored:
+            self._omochi_wake_cron_workers()
+        return not stored
+
+    @api.model
+    def _omochi_insert_pending(self, cr, event, payload, company_ids):
+        """Insert the event ``pending`` with ``cr`` unless it is stored
+        already; trigger the processing crons when it is new.
+
+        :return: Whether the event was inserted.
+        :rtype: bool
+        """
+        stripe_object = event["data"]["object"]
+        now = fields.Datetime.now()
+        # ormcached, unlike env.ref(), which reads the record to check it.
+        xmlid_to_res_id = self.env["ir.model.data"]._xmlid_to_res_id
+        cron_ids = [xmlid_to_res_id(xmlid) for xmlid in const.EVENT_PROCESSING_CRONS]
+        cr.execute(
             """
-            INSERT INTO omochi_payment_event
-                (stripe_event_id, type, payload, state, attempts, received_at,
-                 create_uid, write_uid, create_date, write_date)
-            VALUES (%(id)s, %(type)s, %(payload)s, 'pending', 0,
-                    %(now)s, %(uid)s, %(uid)s, %(now)s, %(now)s)
-            ON CONFLICT (stripe_event_id) DO NOTHING
-            RETURNING id
+            WITH new_event AS (
+                INSERT INTO omochi_payment_event
+                    (stripe_event_id, type, payload, state, attempts, received_at,
+                     stripe_created, stripe_object_id, change_key, livemode,
+                     signature_scope, create_uid, write_uid, create_date, write_date)
+                VALUES (%(id)s, %(type)s, %(payload)s, 'pending', 0, %(now)s,
+                        %(created)s, %(object_id)s, %(change_key)s, %(livemode)s,
+                        %(scope)s, %(uid)s, %(uid)s, %(now)s, %(now)s)
+                ON CONFLICT (stripe_event_id) DO NOTHING
+                RETURNING id
+            ), signed_for AS (
+                INSERT INTO omochi_payment_event_signature_company_rel
+                    (event_id, company_id)
+                SELECT new_event.id, company_id
+                  FROM new_event, unnest(%(company_ids)s::int[]) AS company_id
+            ), wake AS (
+                INSERT INTO ir_cron_trigger
+                    (cron_id, call_at, create_uid, write_uid, create_date, write_date)
+                SELECT cron_id, %(now)s, %(uid)s, %(uid)s, %(now)s, %(now)s
+                  FROM new_event, unnest(%(cron_ids)s::int[]) AS cron_id
+            )
+            SELECT id FROM new_event
             """,
             {
                 "id": event["id"],
                 "type": event["type"],
                 "payload": payload,
-                "now": fields.Datetime.now(),
-                "uid": self.env.uid,
+                "now": now,
+                "created": _as_int(event.get("created")),
+                "object_id": _as_str(stripe_object.get("id")),
+                "change_key": _change_key(event["type"], stripe_object),
+                "livemode": event.get("livemode") is True,
+                "scope": const.SIGNATURE_SCOPE_COMPANY
+                if company_ids
+                else const.SIGNATURE_SCOPE_PROCESS,
+                "company_ids": list(company_ids),
+                "cron_ids": cron_ids,
+                "uid": self.env.uid or SUPERUSER_ID,
             },
-            log_exceptions=False,
         )
-        if not self.env.cr.rowcount:
-            self.env.cr.execute(
-                "SELECT id FROM omochi_payment_event WHERE stripe_event_id = %s",
-                [event["id"]],
+        return bool(cr.rowcount)
+
+    @api.model
+    def _omochi_wake_cron_workers(self):
+        """Wake the cron workers of every server at once, as
+        ``ir.cron._trigger()`` does (PostgreSQL NOTIFY on ``cron_trigger``,
+        which Odoo's cron threads listen to on the ``postgres`` database)."""
+        with sql_db.db_connect("postgres").cursor() as cr:
+            cr.execute(
+                SQL(
+                    "SELECT %s('cron_trigger', %s)",
+                    SQL.identifier(ODOO_NOTIFY_FUNCTION),
+                    self.env.cr.dbname,
+                )
             )
-            return self.browse(self.env.cr.fetchone()[0]), True
-        record = self.browse(self.env.cr.fetchone()[0])
-        # Just inserted with no attempt: nothing to read back (the payload).
-        self.env.cache.update(record, self._fields["attempts"], [0])
-        record._omochi_process(event)
-        return record, False
 
-    def _omochi_process(self, event=None):
-        """Apply the event to its transaction, recording the outcome.
+    # ------------------------------------------------------------------
+    # Processing (DESIGN §8): Odoo's cron workers, on any server
+    # ------------------------------------------------------------------
 
-        Concurrency errors are raised again, so that Odoo retries the whole
-        request (the event row included); any other error marks the event
-        ``failed`` with the error and leaves the transaction untouched.
+    @api.model
+    def _omochi_process_pending(self, batch_size=const.EVENT_BATCH_SIZE):
+        """Apply one batch of pending events (the processing crons' job).
 
-        :param dict event: The parsed event (parsed from ``payload`` if None).
+        The batch is claimed ``FOR UPDATE SKIP LOCKED``: several workers, on
+        one server or several, each take other events. A batch that meets a
+        concurrent update of one of its payments is rolled back and claimed
+        again (ir.cron's progress API then calls the job again while events
+        remain; Odoo commits between calls).
+
+        :return: The number of events processed.
+        :rtype: int
+        """
+        for attempt in range(const.EVENT_BATCH_TRIES):
+            try:
+                events = self._omochi_claim("state = 'pending'", batch_size)
+                events._omochi_apply_batch()
+                break
+            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+                if attempt + 1 == const.EVENT_BATCH_TRIES:
+                    raise
+                self.env.cr.rollback()
+                self.env.invalidate_all()
+                time.sleep(random.uniform(0.0, 0.05 * 2**attempt))
+        self.env.cr.execute(
+            "SELECT count(*) FROM omochi_payment_event WHERE state = 'pending'"
+        )
+        self.env["ir.cron"]._notify_progress(
+            done=len(events), remaining=self.env.cr.fetchone()[0]
+        )
+        return len(events)
+
+    @api.model
+    def _omochi_claim(self, condition, limit):
+        """Lock and return up to ``limit`` unlocked events matching
+        ``condition`` (SQL), oldest at Stripe first."""
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT id FROM omochi_payment_event
+                 WHERE %s
+                 ORDER BY stripe_created, id
+                 LIMIT %s
+                   FOR NO KEY UPDATE SKIP LOCKED
+                """,
+                SQL(condition),
+                limit,
+            )
+        )
+        return self.sudo().browse(row[0] for row in self.env.cr.fetchall())
+
+    def _omochi_apply_batch(self):
+        """Apply the (claimed) events, each in a savepoint, in Stripe's order.
+
+        Their payments are found first and locked in id order (one query, no
+        deadlock between workers); an event Stripe sent twice as two Event
+        objects (same change key) applies once.
+        """
+        parsed = {}
+        for event in self:
+            try:
+                parsed[event] = json.loads(event.payload)
+                parsed[event]["data"]["object"].get(parsed[event]["type"])
+            except (TypeError, ValueError, KeyError, AttributeError) as error:
+                # Never verified as stored (written by hand?): set aside, so
+                # that it does not block the events behind it.
+                event.write(
+                    {
+                        "state": "failed",
+                        "attempts": const.EVENT_MAX_ATTEMPTS,
+                        "error": f"Unreadable payload: {error!r}",
+                    }
+                )
+        readable = self.filtered(lambda event: event in parsed)
+        transactions = {
+            event: self.env["omochi.payment.transaction"]._stripe_find_for_object(
+                parsed[event]["data"]["object"]
+            )
+            for event in readable
+            if parsed[event]["type"] in const.HANDLED_WEBHOOK_EVENTS
+        }
+        found = (
+            self.env["omochi.payment.transaction"].sudo().union(*transactions.values())
+        )
+        if found:
+            self.env.cr.execute(
+                """
+                SELECT id FROM omochi_payment_transaction
+                 WHERE id IN %s ORDER BY id FOR NO KEY UPDATE
+                """,
+                [tuple(found.ids)],
+                log_exceptions=False,
+            )
+            found.invalidate_recordset()
+        applied = readable._omochi_applied_changes()
+        ordered = readable.sorted(lambda event: (event.stripe_created, event.id))
+        for event in ordered:
+            event._omochi_process(parsed[event], transactions.get(event), applied)
+        self.env.flush_all()
+
+    def _omochi_applied_changes(self):
+        """Return ``{change key: stripe event id}`` of the changes of these
+        events that another event applied already."""
+        keys = tuple({key for key in self.mapped("change_key") if key})
+        if not keys:
+            return {}
+        self.env.cr.execute(
+            """
+            SELECT change_key, stripe_event_id FROM omochi_payment_event
+             WHERE change_key IN %s AND state = 'done'
+            """,
+            [keys],
+        )
+        return dict(self.env.cr.fetchall())
+
+    def _omochi_process(self, event, transaction, applied):
+        """Apply one event in a savepoint, recording the outcome.
+
+        Concurrency errors are raised again (the batch is claimed again);
+        any other error marks the event ``failed`` with the error and leaves
+        the transaction untouched (the retry cron tries again later).
+
+        :param dict event: The parsed event.
+        :param transaction: Its payment (locked), or ``None``.
+        :param dict applied: ``{change key: stripe event id}`` applied so far.
         """
         self.ensure_one()
-        event = event if event is not None else json.loads(self.payload)
         values = {"attempts": self.attempts + 1}
+        duplicate_of = applied.get(self.change_key)
         try:
             with self.env.cr.savepoint():
-                values.update(self._omochi_apply(event))
+                if duplicate_of and duplicate_of != self.stripe_event_id:
+                    values.update(
+                        state="ignored",
+                        error=self.env._(
+                            "Stripe sent this change before, as event %s.",
+                            duplicate_of,
+                        ),
+                    )
+                else:
+                    values.update(self._omochi_apply(event, transaction))
+                self.env.flush_all()
         except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
             raise
         except Exception as error:  # noqa: BLE001 - recorded as the event error, retried by the cron
@@ -153,9 +368,11 @@ class OmochiPaymentEvent(models.Model):
                 error,
             )
             values.update(state="failed", error=f"{type(error).__name__}: {error}")
+        if values.get("state") == "done" and self.change_key:
+            applied[self.change_key] = self.stripe_event_id
         self.write(values)
 
-    def _omochi_apply(self, event):
+    def _omochi_apply(self, event, transaction):
         """Apply one event; return the event's new ``state``/``error`` values.
 
         :rtype: dict
@@ -163,49 +380,106 @@ class OmochiPaymentEvent(models.Model):
         if event["type"] not in const.HANDLED_WEBHOOK_EVENTS:
             return {"state": "ignored", "error": False}
         stripe_object = event["data"]["object"]
-        transaction = self.env["omochi.payment.transaction"]._stripe_find_for_object(
-            stripe_object
-        )
         if not transaction:
             metadata = stripe_object.get("metadata") or {}
             if metadata.get("payment_id") or stripe_object.get("client_reference_id"):
                 # Ours, but its payment is not visible yet: retried by the cron.
                 raise UserError(self.env._("No payment matches this event yet."))
             return {"state": "ignored", "error": "No matching payment."}
-        transaction._omochi_lock()
+        refusal = self._omochi_scope_refusal(transaction.company_id)
+        if refusal:
+            return {"state": "ignored", "error": refusal}
         transaction._stripe_apply_event(event["type"], stripe_object)
         return {"state": "done", "error": False, "transaction_id": transaction.id}
 
+    def _omochi_scope_refusal(self, company):
+        """Return why the event may not change a payment of ``company``, or
+        ``False`` (DESIGN §5): a company's secret speaks for that company
+        only, and a test event never changes a live payment (nor the reverse).
+        """
+        if (
+            self.signature_scope == const.SIGNATURE_SCOPE_COMPANY
+            and company not in self.signature_company_ids
+        ):
+            return self.env._(
+                "Signed with the webhook secret of %(signers)s, not of the "
+                "payment's company %(company)s.",
+                signers=", ".join(self.signature_company_ids.mapped("name")),
+                company=company.name,
+            )
+        live_key = company._omochi_stripe_config().is_live_mode
+        if bool(self.livemode) != live_key:
+            return self.env._(
+                "A %(event_mode)s event for a company whose Stripe key is a "
+                "%(key_mode)s key.",
+                event_mode="live-mode" if self.livemode else "test-mode",
+                key_mode="live" if live_key else "test",
+            )
+        return False
+
     @api.model
-    def _omochi_retry_due_ids(self, limit):
-        """Return ids of failed events due for a retry: fewer than
-        ``EVENT_MAX_ATTEMPTS`` attempts, the last one ``2**attempts`` minutes
-        ago or more (exponential back-off)."""
+    def _omochi_pending_backlog(self):
+        """Return the number of pending events (every company's: an event
+        has no company before it is applied) and the age in seconds of the
+        oldest (0 when none), by the database's clock.
+
+        :rtype: tuple[int, int]
+        """
         self.env.cr.execute(
             """
-            SELECT id FROM omochi_payment_event
-             WHERE state = 'failed' AND attempts < %(max_attempts)s
-               AND write_date < (now() AT TIME ZONE 'UTC')
-                                - interval '1 minute' * power(2, attempts)
-             ORDER BY write_date
-             LIMIT %(limit)s
-            """,
-            {"max_attempts": const.EVENT_MAX_ATTEMPTS, "limit": limit},
+            SELECT count(*),
+                   COALESCE(EXTRACT(EPOCH FROM (now() AT TIME ZONE 'UTC')
+                                                - min(received_at)), 0)
+              FROM omochi_payment_event WHERE state = 'pending'
+            """
         )
-        return [row[0] for row in self.env.cr.fetchall()]
+        count, age = self.env.cr.fetchone()
+        return count, max(int(age), 0)
+
+    @api.model
+    def _omochi_retry_due_condition(self):
+        """SQL condition of failed events due for a retry: fewer than
+        ``EVENT_MAX_ATTEMPTS`` attempts, the last one ``2**attempts`` minutes
+        ago or more (exponential back-off)."""
+        return (
+            f"state = 'failed' AND attempts < {int(const.EVENT_MAX_ATTEMPTS)}"
+            " AND write_date < (now() AT TIME ZONE 'UTC')"
+            " - interval '1 minute' * power(2, attempts)"
+        )
 
     @api.model
     def _cron_omochi_retry_failed(self, batch_size=const.CRON_BATCH_SIZE):
         """Process again one batch of failed events (ir.cron progress API:
         Odoo commits each batch and calls again while some remain)."""
-        events = self.sudo().browse(self._omochi_retry_due_ids(batch_size))
-        for event in events:
-            try:
-                with self.env.cr.savepoint():
-                    event._omochi_process()
-            except Exception:  # a concurrent update: the next run retries it
-                _logger.exception(
-                    "Retry of Stripe event %s failed", event.stripe_event_id
-                )
-        remaining = len(self._omochi_retry_due_ids(batch_size))
+        condition = self._omochi_retry_due_condition()
+        events = self._omochi_claim(condition, batch_size)
+        events._omochi_apply_batch()
+        self.env.cr.execute(
+            SQL("SELECT count(*) FROM omochi_payment_event WHERE %s", SQL(condition))
+        )
+        remaining = self.env.cr.fetchone()[0]
         self.env["ir.cron"]._notify_progress(done=len(events), remaining=remaining)
+
+
+def _as_int(value):
+    """``value`` when it is an integer (not a bool), else ``None``."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _as_str(value):
+    """``value`` when it is a non-empty string, else ``None``."""
+    return value if isinstance(value, str) and value else None
+
+
+def _change_key(event_type, stripe_object):
+    """The change an event reports: its type, its object's id and, for the
+    types that report successive changes of one object (refunds, failed
+    attempts), the state that tells them apart. ``None`` without an id."""
+    object_id = _as_str(stripe_object.get("id"))
+    if not object_id:
+        return None
+    parts = [event_type, object_id]
+    field_name = const.EVENT_CHANGE_FIELDS.get(event_type)
+    if field_name:
+        parts.append(str(stripe_object.get(field_name)))
+    return ":".join(parts)

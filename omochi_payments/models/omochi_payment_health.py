@@ -3,6 +3,8 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
 
+from .. import const
+
 
 class OmochiPaymentHealth(models.TransientModel):
     """Health of the Stripe integration at a glance, for managers.
@@ -42,6 +44,22 @@ class OmochiPaymentHealth(models.TransientModel):
     )
     reconcile_after_minutes = fields.Integer(
         string="Reconciliation Age (minutes)", compute="_compute_health"
+    )
+    pending_event_count = fields.Integer(
+        string="Events Waiting to Be Applied",
+        compute="_compute_health",
+        help="Acknowledged webhook events that no cron worker has applied yet.",
+    )
+    oldest_pending_event_age = fields.Integer(
+        string="Oldest Waiting Event (seconds)",
+        compute="_compute_health",
+        help="How long the oldest acknowledged event has waited to be applied.",
+    )
+    pending_backlog_warning = fields.Boolean(
+        string="Backlog Too Old",
+        compute="_compute_health",
+        help="An event has waited more than a minute: usually no Odoo server "
+        "runs cron workers (--max-cron-threads=0), or they are all busy.",
     )
 
     @api.model
@@ -119,6 +137,7 @@ class OmochiPaymentHealth(models.TransientModel):
         """
         events = self.env["omochi.payment.event"].sudo()
         transactions = self.env["omochi.payment.transaction"].sudo()
+        backlog, oldest_age = events._omochi_pending_backlog()
         last_event = events.search(
             [("company_id", "in", [company.id, False])],
             order="received_at desc",
@@ -139,6 +158,9 @@ class OmochiPaymentHealth(models.TransientModel):
                 self._omochi_review_transactions_domain(company)
             ),
             "reconcile_after_minutes": transactions._omochi_reconcile_age(),
+            "pending_event_count": backlog,
+            "oldest_pending_event_age": oldest_age,
+            "pending_backlog_warning": oldest_age > const.EVENT_BACKLOG_WARNING_SECONDS,
             **self._omochi_refusal_values(),
         }
 
@@ -184,6 +206,17 @@ class OmochiPaymentHealth(models.TransientModel):
             self.env._("Stuck Payments"),
             self._omochi_stuck_transactions_domain(self.company_id),
         )
+
+    def action_open_pending_events(self):
+        """List the events waiting to be applied, oldest first."""
+        self.ensure_one()
+        action = self._omochi_open(
+            "omochi.payment.event",
+            self.env._("Events Waiting to Be Applied"),
+            [("state", "=", "pending")],
+        )
+        action["context"] = {"search_default_pending": 1}
+        return action
 
     def action_open_refusals(self):
         """List the hourly counters of refused deliveries (last 24 hours)."""

@@ -1,6 +1,6 @@
 import uuid
 
-from odoo import fields, models
+from odoo import api, fields, models, tools
 from odoo.exceptions import UserError
 
 from .. import const
@@ -48,6 +48,56 @@ class ResCompany(models.Model):
         readonly=True,
         help="The webhook endpoint registered at Stripe for this database.",
     )
+
+    # The settings the cached webhook secret scopes are made of.
+    _OMOCHI_WEBHOOK_CACHE_FIELDS = frozenset(("omochi_stripe_webhook_secret", "active"))
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        companies = super().create(vals_list)
+        if any(vals.get("omochi_stripe_webhook_secret") for vals in vals_list):
+            self.env.registry.clear_cache()
+        return companies
+
+    def write(self, vals):
+        result = super().write(vals)
+        if self._OMOCHI_WEBHOOK_CACHE_FIELDS.intersection(vals):
+            # Every worker of every server drops its copy (registry signaling).
+            self.env.registry.clear_cache()
+        return result
+
+    def unlink(self):
+        result = super().unlink()
+        self.env.registry.clear_cache()
+        return result
+
+    @api.model
+    def _omochi_webhook_secret_scopes(self):
+        """Return the active webhook secrets and whom each belongs to (§5).
+
+        Secrets of the environment or odoo.conf apply to every company (an
+        empty company tuple); otherwise each company's own secrets belong to
+        the companies they are configured for.
+
+        :return: ``((secret, company ids), ...)``
+        :rtype: tuple[tuple[str, tuple[int]]]
+        """
+        process_level = get_stripe_config().webhook_secrets
+        if process_level:
+            return tuple((secret, ()) for secret in process_level)
+        return self._omochi_company_webhook_secret_scopes()
+
+    @api.model
+    @tools.ormcache()
+    def _omochi_company_webhook_secret_scopes(self):
+        """The companies' own webhook secrets, cached until a company's
+        settings change (read once per worker, not once per delivery)."""
+        owners = {}
+        companies = self.sudo().search([("omochi_stripe_webhook_secret", "!=", False)])
+        for company in companies:
+            for secret in get_stripe_config(company).webhook_secrets:
+                owners.setdefault(secret, []).append(company.id)
+        return tuple((secret, tuple(ids)) for secret, ids in owners.items())
 
     def _omochi_stripe_config(self):
         """Return the effective Stripe configuration of the company.

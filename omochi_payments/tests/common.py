@@ -99,6 +99,28 @@ class OmochiPaymentsCase(TransactionCase):
             .create({"order_id": order.id, **vals})
         )
 
+    def process_events(self):
+        """Apply the pending webhook events as the processing cron does
+        (DESIGN §8: the addons' tests run the job directly)."""
+        events = self.env["omochi.payment.event"].sudo()
+        while events._omochi_process_pending():
+            pass
+        self.env.invalidate_all()
+
+    def receive_event(self, event, company_ids=()):
+        """Store ``event`` as the webhook acknowledges it (signed by a secret
+        of ``company_ids``, or of the server when empty), then apply it.
+
+        :return: ``(stored event, duplicate)``.
+        """
+        events = self.env["omochi.payment.event"].sudo()
+        stored = events._omochi_insert_pending(
+            self.env.cr, event, json.dumps(event), company_ids
+        )
+        self.process_events()
+        record = events.search([("stripe_event_id", "=", event["id"])])
+        return record, not stored
+
     def setUp(self):
         super().setUp()
         self.startPatcher(patch.dict(os.environ))
@@ -213,12 +235,7 @@ class StripeSimulatorMixin:
 
         :return: The stored ``omochi.payment.event``.
         """
-        record, _duplicate = (
-            self.env["omochi.payment.event"]
-            .sudo()
-            ._omochi_receive(event, json.dumps(event))
-        )
-        self.env.invalidate_all()
+        record, _duplicate = self.receive_event(event)
         return record
 
     def forget_refresh_claims(self):

@@ -22,6 +22,8 @@ from ..tools.stripe_signature import signature_header
 from .common import OmochiPaymentsCase
 
 PARAMETER = "omochi_payments.reconcile_after_minutes"
+# The backlog figures are Health's own (Settings shows the others).
+BACKLOG = ("pending_", "oldest_pending_")
 
 
 @tagged("post_install", "-at_install")
@@ -196,6 +198,42 @@ class TestHealth(OmochiPaymentsCase):
             self._listed(health.action_open_stuck_transactions()), stuck[1]
         )
 
+    def test_pending_backlog_and_its_age(self):
+        """§8: the events no cron worker has applied yet, and how long the
+        oldest has waited; a warning past a minute (no cron worker running)."""
+        self.assertEqual(
+            (
+                self._values()["pending_event_count"],
+                self._values()["oldest_pending_event_age"],
+                self._values()["pending_backlog_warning"],
+            ),
+            (0, 0, False),
+        )
+        self.env.cr.execute("SELECT now() AT TIME ZONE 'UTC'")
+        db_now = self.env.cr.fetchone()[0]
+        recent = self._event("pending", db_now - timedelta(seconds=20))
+        self._event("done", db_now - timedelta(hours=2))
+        values = self._values()
+        self.assertEqual(values["pending_event_count"], 1)
+        self.assertTrue(20 <= values["oldest_pending_event_age"] < 60)
+        self.assertFalse(values["pending_backlog_warning"])
+        old = self._event("pending", db_now - timedelta(minutes=3))
+        values = self._values()
+        self.assertEqual(values["pending_event_count"], 2)
+        self.assertTrue(180 <= values["oldest_pending_event_age"] < 240)
+        self.assertTrue(values["pending_backlog_warning"])
+        health = self.health.create({})
+        self.assertEqual(
+            self._listed(health.action_open_pending_events()), recent | old
+        )
+        # Once the job ran, no backlog is left.
+        self.process_events()
+        values = self._values()
+        self.assertEqual(
+            (values["pending_event_count"], values["pending_backlog_warning"]),
+            (0, False),
+        )
+
     def test_all_events_action(self):
         ours = self._payment(const.STATUS_PENDING, timedelta(minutes=1))
         theirs = self._payment(
@@ -227,6 +265,9 @@ class TestHealth(OmochiPaymentsCase):
                 "stuck_transaction_count": 2,
                 "review_transaction_count": 0,
                 "reconcile_after_minutes": 15,
+                "pending_event_count": 0,
+                "oldest_pending_event_age": 0,
+                "pending_backlog_warning": False,
                 "refused_delivery_count": 0,
                 "refused_delivery_reasons": "",
             },
@@ -245,7 +286,7 @@ class TestHealth(OmochiPaymentsCase):
             {
                 key: value
                 for key, value in values.items()
-                if key != "review_transaction_count"
+                if key != "review_transaction_count" and not key.startswith(BACKLOG)
             },
         )
 

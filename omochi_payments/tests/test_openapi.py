@@ -440,9 +440,7 @@ class TestOpenApi(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
         payload = json.dumps(event).encode()
         response, answer = deliver(payload)
         self.assertEqual(response.status_code, 200)
-        self.assertEqual(
-            answer, {"received": True, "duplicate": False, "state": "ignored"}
-        )
+        self.assertEqual(answer, {"received": True, "duplicate": False})
         response, answer = deliver(payload)
         self.assertEqual(answer["duplicate"], True)
 

@@ -5,7 +5,6 @@ take Stripe's status; a session past its expiry that Stripe cannot tell about
 is expired locally. Nothing of the ORM or of the ``stripe`` SDK is mocked.
 """
 
-import json
 import uuid
 from datetime import timedelta
 
@@ -379,7 +378,7 @@ class TestRetryFailedEvents(ReconcileCase):
         # The payment "is not visible yet".
         hidden = self._hide(transaction)
         with self.assertLogs(EVENT_LOGGER, "WARNING"):
-            record, duplicate = self.events._omochi_receive(event, json.dumps(event))
+            record, duplicate = self.receive_event(event)
         self.assertFalse(duplicate)
         self.assertEqual((record.state, record.attempts), ("failed", 1))
         self.assertIn("No payment matches", record.error)

@@ -6,8 +6,6 @@ the payment and its order follow. Nothing of the ORM or of the ``stripe`` SDK
 is mocked.
 """
 
-import json
-
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, tagged
 
@@ -311,8 +309,7 @@ class TestRefundWebhook(RefundCase):
         return self.simulator("GET", "events?type=charge.refunded")["data"]
 
     def _receive(self, event):
-        events = self.env["omochi.payment.event"].sudo()
-        record, duplicate = events._omochi_receive(event, json.dumps(event))
+        record, duplicate = self.receive_event(event)
         self.assertFalse(duplicate)
         self.assertEqual(record.state, "done")
         return record

@@ -99,9 +99,15 @@ class TestRegisterWebhook(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
         self.assertNotIn(secret, action["params"]["message"])
 
         # The route accepts what Stripe signs with that secret, and only that.
-        response = self._post_event(self._event(), secret)
+        event = self._event()
+        response = self._post_event(event, secret)
         self.assertEqual(response.status_code, 200, response.text)
-        self.assertEqual(response.json()["state"], "ignored")
+        self.assertEqual(response.json(), {"received": True, "duplicate": False})
+        self.process_events()
+        stored = self.env["omochi.payment.event"].search(
+            [("stripe_event_id", "=", event["id"])]
+        )
+        self.assertEqual(stored.state, "ignored")
         response = self._post_event(self._event(), "whsec_someone_else")
         self.assertEqual(response.status_code, 400)
 
@@ -115,7 +121,7 @@ class TestRegisterWebhook(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
         [event] = events["data"]
         response = self._post_event(event, secret)
         self.assertEqual(response.status_code, 200, response.text)
-        self.env.invalidate_all()
+        self.process_events()
         self.assertEqual(transaction.status, const.STATUS_COMPLETED)
         self.assertEqual(order.state, "paid")
 

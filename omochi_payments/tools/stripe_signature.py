@@ -13,7 +13,19 @@ import hashlib
 import hmac
 import time
 
-from .. import const
+try:
+    from .. import const
+except ImportError:
+    # Loaded alone, from its file, by the end-to-end tests and tools that
+    # play Stripe's part without Odoo: const.py has no dependency either.
+    import importlib.util
+    from pathlib import Path
+
+    _spec = importlib.util.spec_from_file_location(
+        "omochi_payments_const", Path(__file__).resolve().parents[1] / "const.py"
+    )
+    const = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(const)
 
 TOLERANCE_SECONDS = 300
 MAX_HEADER_LENGTH = 4096
@@ -76,13 +88,26 @@ def signature_header(payload, secret, timestamp=None):
 def verify_signature(payload, header, secrets, tolerance=TOLERANCE_SECONDS, now=None):
     """Check that ``payload`` was signed by Stripe with one of ``secrets``.
 
+    :return: The verified timestamp (see :func:`find_signing_secret`).
+    :rtype: int
+    :raise SignatureVerificationError: on any failure.
+    """
+    return find_signing_secret(payload, header, secrets, tolerance, now)[0]
+
+
+def find_signing_secret(
+    payload, header, secrets, tolerance=TOLERANCE_SECONDS, now=None
+):
+    """Check that ``payload`` was signed by Stripe with one of ``secrets`` and
+    tell which one (a secret belongs to a company, DESIGN §5).
+
     :param bytes payload: The raw request body, exactly as received.
     :param str header: The ``Stripe-Signature`` header value.
     :param secrets: The active signing secrets (``whsec_...``).
     :param int tolerance: Maximum age (and advance) of the timestamp, seconds.
     :param float now: The current Unix time (tests).
-    :return: The verified timestamp.
-    :rtype: int
+    :return: ``(verified timestamp, the secret that signed it)``.
+    :rtype: tuple[int, str]
     :raise SignatureVerificationError: on any failure.
     """
     if not secrets:
@@ -100,7 +125,7 @@ def verify_signature(payload, header, secrets, tolerance=TOLERANCE_SECONDS, now=
     for secret in secrets:
         expected = compute_signature(payload, timestamp, secret).encode()
         if any(hmac.compare_digest(expected, candidate) for candidate in candidates):
-            return timestamp
+            return timestamp, secret
     raise SignatureVerificationError(
         "no signature matches", const.WEBHOOK_REFUSAL_UNKNOWN_SECRET
     )
