@@ -124,7 +124,6 @@ SOURCE_DEFAULT = "default"
 # Prefixes of live-mode Stripe secret keys (standard and restricted keys).
 LIVE_SECRET_KEY_PREFIXES = ("sk_live_", "rk_live_")
 
-# Webhook events handled by the addon (DESIGN §4, §8); others are stored "ignored".
 # Bus notification of a payment status change (the back-office forms reload).
 BUS_STATUS_NOTIFICATION = "omochi_payments/status"
 
@@ -140,6 +139,7 @@ WEBHOOK_REFUSAL_REASONS = [
     (WEBHOOK_REFUSAL_NO_SECRET, "No webhook secret configured"),
 ]
 
+# Webhook events handled by the addon (DESIGN §4, §8); others are stored "ignored".
 HANDLED_WEBHOOK_EVENTS = (
     "checkout.session.completed",
     "checkout.session.async_payment_succeeded",

@@ -109,6 +109,9 @@ class OmochiOrder(models.Model):
         self.ensure_one()
         self.check_access("write")
         self._omochi_check_payable()
+        # The token is made here, in a read/write call: the dialog's link is
+        # computed again by read-only calls (web_read), which cannot write it.
+        self._portal_ensure_token()
         wizard = self.env["omochi.payment.link.wizard"].create({"order_id": self.id})
         return {
             "type": "ir.actions.act_window",

@@ -14,6 +14,8 @@ from odoo.sql_db import TestCursor
 from odoo.tests import HttpCase, tagged
 from odoo.tests.common import ChromeBrowser
 
+from odoo.addons.bus.websocket import WebsocketConnectionHandler
+
 from .common import OmochiPaymentsCase, StripeSimulatorMixin
 
 ORDERS_ACTION_URL = "/odoo/action-omochi_orders.action_omochi_order"
@@ -110,6 +112,13 @@ class TestBackofficePayTour(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
 
         self.startPatcher(
             patch.object(TestCursor, "commit", _commit_running_post_commit_hooks)
+        )
+        # Odoo's test runner turns the bus's websocket off; its own bus tests
+        # (bus.tests.common.WebsocketCase) turn it on this way.
+        self.startPatcher(
+            patch.object(
+                WebsocketConnectionHandler, "websocket_allowed", return_value=True
+            )
         )
         self.start_tour(
             f"/odoo/omochi.order/{order.id}", "omochi_live_status", login="admin"
