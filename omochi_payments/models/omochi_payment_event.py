@@ -251,7 +251,11 @@ class OmochiPaymentEvent(models.Model):
     @api.model
     def _omochi_claim(self, condition, limit):
         """Lock and return up to ``limit`` unlocked events matching
-        ``condition`` (SQL), oldest at Stripe first."""
+        ``condition`` (SQL), oldest at Stripe first.
+
+        An event another worker applied after this transaction's snapshot
+        fails to serialize here (REPEATABLE READ): an expected conflict that
+        the caller retries, so it is not logged as an error."""
         self.env.cr.execute(
             SQL(
                 """
@@ -263,7 +267,8 @@ class OmochiPaymentEvent(models.Model):
                 """,
                 SQL(condition),
                 limit,
-            )
+            ),
+            log_exceptions=False,
         )
         return self.sudo().browse(row[0] for row in self.env.cr.fetchall())
 
