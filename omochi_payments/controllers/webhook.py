@@ -9,8 +9,6 @@ Odoo's cron workers apply it (``omochi.payment.event._omochi_process_pending``).
 import json
 import logging
 
-from werkzeug.exceptions import RequestEntityTooLarge
-
 from odoo import http
 from odoo.http import request
 
@@ -19,9 +17,6 @@ from ..tools.stripe_signature import SignatureVerificationError, find_signing_se
 from .api import error_response, json_response
 
 _logger = logging.getLogger(__name__)
-
-# Stripe's events are a few KiB; anything far larger is not from Stripe.
-MAX_WEBHOOK_BYTES = const.WEBHOOK_MAX_BODY_BYTES
 
 
 def _parse_event(payload):
@@ -60,7 +55,7 @@ class OmochiStripeWebhook(http.Controller):
         csrf=False,
         save_session=False,
         # Checked by ir.http._pre_dispatch, before the body is parsed.
-        max_content_length=MAX_WEBHOOK_BYTES,
+        max_content_length=const.WEBHOOK_MAX_BODY_BYTES,
         omochi_body_limit=True,
     )
     def stripe_webhook(self, **_query):
@@ -69,18 +64,9 @@ class OmochiStripeWebhook(http.Controller):
         if httprequest.method == "OPTIONS":
             # Odoo routes OPTIONS here too; Stripe never sends it (no CORS).
             return request.make_response("", status=204)
-        if (httprequest.content_length or 0) > MAX_WEBHOOK_BYTES:
-            return error_response(413, "body_too_large", "The body is too large.")
-        httprequest.max_content_length = MAX_WEBHOOK_BYTES
-        try:
-            # Cached: the stream can be read once only.
-            payload = httprequest.get_data(cache=True)
-        except RequestEntityTooLarge:
-            payload = None
-        # A chunked body has no Content-Length to check first, and Odoo opens
-        # the stream before max_content_length could bound it.
-        if payload is None or len(payload) > MAX_WEBHOOK_BYTES:
-            return error_response(413, "body_too_large", "The body is too large.")
+        # ir.http._pre_dispatch has refused a body over the limit already
+        # (declared or chunked); cached: the stream can be read once only.
+        payload = httprequest.get_data(cache=True)
         # Cached per worker until a company's settings change: no query.
         scopes = dict(request.env["res.company"].sudo()._omochi_webhook_secret_scopes())
         try:

@@ -25,7 +25,7 @@ from odoo.tests import HttpCase, tagged
 from odoo.tools import SQL, mute_logger
 
 from .. import const
-from ..controllers.webhook import MAX_WEBHOOK_BYTES
+from ..const import WEBHOOK_MAX_BODY_BYTES
 from ..tools.stripe_signature import compute_signature, signature_header
 from .common import OmochiPaymentsCase, StripeSimulatorMixin
 
@@ -524,7 +524,7 @@ class TestWebhookSignature(WebhookCase):
         self.assertAcceptedNow()
 
     def test_body_too_large(self):
-        limit = MAX_WEBHOOK_BYTES
+        limit = WEBHOOK_MAX_BODY_BYTES
         self.assertEqual(limit, 256 * 1024)
         padded = self.body[:-1] + b" " * (limit + 1 - len(self.body)) + b"}"
         self.assertEqual(len(padded), limit + 1)
