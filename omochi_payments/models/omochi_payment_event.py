@@ -1,9 +1,16 @@
+import contextlib
 import json
 import logging
+import os
 import random
+import threading
 import time
 
-from psycopg2.extensions import ISOLATION_LEVEL_READ_COMMITTED
+import psycopg2
+from psycopg2.extensions import (
+    ISOLATION_LEVEL_REPEATABLE_READ,
+    TRANSACTION_STATUS_IDLE,
+)
 
 from odoo import SUPERUSER_ID, api, fields, models, sql_db
 from odoo.exceptions import UserError
@@ -120,11 +127,13 @@ class OmochiPaymentEvent(models.Model):
     def _omochi_acknowledge(self, event, payload, company_ids):
         """Store a verified event ``pending`` and wake the cron workers.
 
-        The event is written in a short transaction of its own, at READ
-        COMMITTED: a concurrent or repeated delivery of the same event waits
-        on the unique index and then does nothing, it never fails to
-        serialize. One statement stores the event, whom its secret belongs
-        to and the processing crons' triggers; one more wakes the workers.
+        The event is written by one statement that commits on its own
+        (autocommit, READ COMMITTED): a concurrent or repeated delivery of
+        the same event waits on the unique index and then does nothing, it
+        never fails to serialize. The statement stores the event, whom its
+        secret belongs to and the processing crons' triggers; one more wakes
+        the workers. The request's own cursor runs it when it has run nothing
+        yet (no second connection to borrow); otherwise a cursor of its own.
 
         :param dict event: The parsed, verified event.
         :param str payload: The raw JSON body, stored as received.
@@ -133,13 +142,40 @@ class OmochiPaymentEvent(models.Model):
         :return: Whether the event was stored already (a duplicate).
         :rtype: bool
         """
-        with self.env.registry.cursor() as cr:
-            if isinstance(cr, sql_db.Cursor):  # not a test's shared cursor
-                cr._cnx.set_isolation_level(ISOLATION_LEVEL_READ_COMMITTED)
+        with self._omochi_autocommit_cursor() as cr:
             stored = self._omochi_insert_pending(cr, event, payload, company_ids)
         if stored:
             self._omochi_wake_cron_workers()
         return not stored
+
+    @contextlib.contextmanager
+    def _omochi_autocommit_cursor(self):
+        """Yield a cursor whose statements commit one by one.
+
+        The request's cursor when its transaction has not begun (the webhook
+        runs no statement before this one), switched back to Odoo's
+        transactional mode afterwards; a new cursor otherwise. A test's
+        shared cursor is yielded as it is (its test rolls everything back).
+        """
+        cr = self.env.cr
+        if not isinstance(cr, sql_db.Cursor):
+            yield cr
+            return
+        connection = cr._cnx
+        if connection.get_transaction_status() != TRANSACTION_STATUS_IDLE:
+            with self.env.registry.cursor() as own_cr:
+                own_cr._cnx.autocommit = True
+                try:
+                    yield own_cr
+                finally:
+                    own_cr._cnx.autocommit = False
+            return
+        connection.autocommit = True
+        try:
+            yield cr
+        finally:
+            # Odoo's cursors are transactional (REPEATABLE READ).
+            connection.set_isolation_level(ISOLATION_LEVEL_REPEATABLE_READ)
 
     @api.model
     def _omochi_insert_pending(self, cr, event, payload, company_ids):
@@ -174,7 +210,11 @@ class OmochiPaymentEvent(models.Model):
             ), wake AS (
                 INSERT INTO ir_cron_trigger
                     (cron_id, call_at, create_uid, write_uid, create_date, write_date)
-                SELECT cron_id, %(now)s, %(uid)s, %(uid)s, %(now)s, %(now)s
+                -- The database's clock, to the microsecond: a running job
+                -- deletes the triggers older than its start when it ends,
+                -- and Odoo's now() (whole seconds) could fall before it.
+                SELECT cron_id, now() AT TIME ZONE 'UTC', %(uid)s, %(uid)s,
+                       %(now)s, %(now)s
                   FROM new_event, unnest(%(cron_ids)s::int[]) AS cron_id
             )
             SELECT id FROM new_event
@@ -202,15 +242,13 @@ class OmochiPaymentEvent(models.Model):
     def _omochi_wake_cron_workers(self):
         """Wake the cron workers of every server at once, as
         ``ir.cron._trigger()`` does (PostgreSQL NOTIFY on ``cron_trigger``,
-        which Odoo's cron threads listen to on the ``postgres`` database)."""
-        with sql_db.db_connect("postgres").cursor() as cr:
-            cr.execute(
-                SQL(
-                    "SELECT %s('cron_trigger', %s)",
-                    SQL.identifier(ODOO_NOTIFY_FUNCTION),
-                    self.env.cr.dbname,
-                )
-            )
+        which Odoo's cron threads listen to on the ``postgres`` database).
+
+        Sent on a connection kept open by this process: Odoo's pool closes
+        every connection to ``postgres`` when its cursor closes, and opening
+        one per delivery (a new server backend) cost more than the rest of
+        the acknowledgement."""
+        _CRON_WAKER.notify(self.env.cr.dbname)
 
     # ------------------------------------------------------------------
     # Processing (DESIGN §8): Odoo's cron workers, on any server
@@ -295,13 +333,18 @@ class OmochiPaymentEvent(models.Model):
                     }
                 )
         readable = self.filtered(lambda event: event in parsed)
-        transactions = {
-            event: self.env["omochi.payment.transaction"]._stripe_find_for_object(
-                parsed[event]["data"]["object"]
+        handled = readable.filtered(
+            lambda event: parsed[event]["type"] in const.HANDLED_WEBHOOK_EVENTS
+        )
+        transactions = dict(
+            zip(
+                handled,
+                self.env["omochi.payment.transaction"]._stripe_find_for_objects(
+                    [parsed[event]["data"]["object"] for event in handled]
+                ),
+                strict=True,
             )
-            for event in readable
-            if parsed[event]["type"] in const.HANDLED_WEBHOOK_EVENTS
-        }
+        )
         found = (
             self.env["omochi.payment.transaction"].sudo().union(*transactions.values())
         )
@@ -464,6 +507,56 @@ class OmochiPaymentEvent(models.Model):
         )
         remaining = self.env.cr.fetchone()[0]
         self.env["ir.cron"]._notify_progress(done=len(events), remaining=remaining)
+
+
+class _CronWaker:
+    """One autocommit connection per process to the ``postgres`` database,
+    where Odoo's cron workers LISTEN, to NOTIFY them (see
+    ``_omochi_wake_cron_workers``). Opened lazily, again after a fork or a
+    lost connection."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._connection = None
+        self._pid = None
+
+    def notify(self, dbname):
+        """NOTIFY the cron workers that ``dbname`` has jobs ready."""
+        statement = SQL(
+            "SELECT %s('cron_trigger', %s)",
+            SQL.identifier(ODOO_NOTIFY_FUNCTION),
+            dbname,
+        )
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    with self._open().cursor() as cursor:
+                        cursor.execute(statement.code, statement.params)
+                    return
+                except psycopg2.OperationalError:
+                    # The server closed it (restart, idle timeout): once more
+                    # on a new connection.
+                    self._close()
+                    if attempt == 2:
+                        raise
+
+    def _open(self):
+        if self._pid != os.getpid():
+            # A connection inherited through fork() belongs to the parent.
+            self._connection, self._pid = None, os.getpid()
+        if self._connection is None or self._connection.closed:
+            _dbname, info = sql_db.connection_info_for("postgres")
+            self._connection = psycopg2.connect(**info)
+            self._connection.autocommit = True
+        return self._connection
+
+    def _close(self):
+        if self._connection is not None and not self._connection.closed:
+            self._connection.close()
+        self._connection = None
+
+
+_CRON_WAKER = _CronWaker()
 
 
 def _as_int(value):

@@ -3,6 +3,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit, urlunsplit
 
+from markupsafe import escape
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, MissingError, UserError
 from odoo.tools import email_normalize
@@ -325,7 +327,10 @@ class OmochiPaymentTransaction(models.Model):
             "order_id": self.order_id.id,
             "status": self.status,
         }
-        self.env.ref("omochi_orders.group_omochi_user")._bus_send(
+        group_id = self.env["ir.model.data"]._xmlid_to_res_id(
+            "omochi_orders.group_omochi_user"
+        )
+        self.env["res.groups"].browse(group_id)._bus_send(
             const.BUS_STATUS_NOTIFICATION, payload
         )
         message = self._omochi_outcome_message()
@@ -404,20 +409,23 @@ class OmochiPaymentTransaction(models.Model):
             self._omochi_flag_for_review(reason)
             return
         order._omochi_set_state("paid")
-        order.sudo().message_post(
-            body=self.env._(
+        self._omochi_log_as_stripe(
+            order,
+            self.env._(
                 "Order paid: %(amount)s by payment %(reference)s.",
                 amount=amount,
                 reference=self.reference,
             ),
-            author_id=self._omochi_stripe_author().id,
         )
 
     @api.model
     def _omochi_stripe_author(self):
         """The partner that signs what Stripe caused: OdooBot, not the user
         whose request or cron happened to apply Stripe's news."""
-        return self.env.ref("base.partner_root")
+        # ormcached id: env.ref() would read the partner on every call.
+        return self.env["res.partner"].browse(
+            self.env["ir.model.data"]._xmlid_to_res_id("base.partner_root")
+        )
 
     def _omochi_track_as_stripe(self):
         """Sign the tracking messages of the transaction and its order, in
@@ -429,8 +437,21 @@ class OmochiPaymentTransaction(models.Model):
     def _omochi_post_as_stripe(self, body):
         """Post ``body`` in the transaction's chatter as Stripe's author."""
         self.ensure_one()
-        return self.sudo().message_post(
-            body=body, author_id=self._omochi_stripe_author().id
+        return self._omochi_log_as_stripe(self, body)
+
+    @api.model
+    def _omochi_log_as_stripe(self, record, body):
+        """Log ``body`` in ``record``'s chatter as Stripe's author, together
+        with the tracked changes of ``record`` so far in this database
+        transaction: one message where Odoo would write two (the note, then
+        the tracking at commit). A note nobody is notified of
+        (``_message_log``, not ``message_post``: no recipients to compute;
+        open forms reload on the status bus message)."""
+        record = record.sudo()
+        return record._message_log(
+            body=escape(body),
+            author_id=self._omochi_stripe_author().id,
+            tracking_value_ids=_take_tracking_values(record),
         )
 
     def _omochi_review_reason(self):
@@ -641,9 +662,8 @@ class OmochiPaymentTransaction(models.Model):
             self._omochi_clear_review(self.env._("Refunded in full."))
         elif full and self.order_id.state == "paid":
             self.order_id._omochi_set_state("refunded")
-            self.order_id.sudo().message_post(
-                body=self.env._("Order fully refunded (%s).", amount),
-                author_id=self._omochi_stripe_author().id,
+            self._omochi_log_as_stripe(
+                self.order_id, self.env._("Order fully refunded (%s).", amount)
             )
         return True
 
@@ -660,27 +680,35 @@ class OmochiPaymentTransaction(models.Model):
         :param dict stripe_object: A session, payment intent or charge.
         :return: The transaction (sudo), or an empty recordset.
         """
-        object_type = stripe_object.get("object")
-        intent = stripe_object.get("payment_intent")
-        candidates = (
-            ("uuid", (stripe_object.get("metadata") or {}).get("payment_id")),
-            ("uuid", stripe_object.get("client_reference_id")),
-            (
-                "stripe_checkout_session_id",
-                object_type == "checkout.session" and stripe_object.get("id"),
-            ),
-            (
-                "stripe_payment_intent_id",
-                stripe_object.get("id") if object_type == "payment_intent" else intent,
-            ),
-        )
+        return self._stripe_find_for_objects([stripe_object])[0]
+
+    @api.model
+    def _stripe_find_for_objects(self, stripe_objects):
+        """:meth:`_stripe_find_for_object` for many objects at once: one
+        query per kind of reference, whatever their number.
+
+        :param list stripe_objects: Sessions, payment intents or charges.
+        :return: Their transactions (sudo, empty when none), in their order.
+        :rtype: list
+        """
+        candidates = [_stripe_references(obj) for obj in stripe_objects]
+        wanted = {}
+        for references in candidates:
+            for field_name, value in references:
+                wanted.setdefault(field_name, set()).add(value)
         transactions = self.sudo()
-        for field_name, value in candidates:
-            if isinstance(value, str) and value:
-                found = transactions.search([(field_name, "=", value)], limit=1)
-                if found:
-                    return found
-        return transactions
+        found = {}
+        for field_name, values in wanted.items():
+            for record in transactions.search([(field_name, "in", list(values))]):
+                # The first in _order wins, as with search(limit=1).
+                found.setdefault((field_name, record[field_name]), record)
+        return [
+            next(
+                (found[ref] for ref in references if ref in found),
+                transactions,
+            )
+            for references in candidates
+        ]
 
     def _omochi_lock(self):
         """Lock the transaction row until the end of the database transaction,
@@ -1168,6 +1196,46 @@ class OmochiPaymentTransaction(models.Model):
         grace = timedelta(minutes=const.CHECKOUT_SESSION_REUSE_MARGIN_MINUTES)
         if self.expires_at and self.expires_at + grace < fields.Datetime.now():
             self._omochi_transition(const.STATUS_EXPIRED)
+
+
+def _take_tracking_values(record):
+    """The tracking values of ``record``'s tracked changes so far in this
+    database transaction (``mail.thread``'s pending tracking), as creation
+    commands; its tracking then starts again from its current values, so
+    that Odoo logs only later changes at commit.
+
+    :return: A list of ``(0, 0, values)`` commands, or ``False``.
+    """
+    pending = record.env.cr.precommit.data.get(f"mail.tracking.{record._name}", {})
+    initial_values = pending.get(record.id)
+    if not initial_values:  # nothing tracked, or tracking discarded (None)
+        return False
+    tracked_fields = record.fields_get(
+        list(initial_values), attributes=("string", "type", "selection", "currency_field")
+    )
+    _changes, commands = record._mail_track(tracked_fields, initial_values)
+    pending[record.id] = {}
+    return commands or False
+
+
+def _stripe_references(stripe_object):
+    """The ``(field, value)`` pairs that may name the transaction of a Stripe
+    object, in the order they are tried (DESIGN §8)."""
+    object_type = stripe_object.get("object")
+    intent = stripe_object.get("payment_intent")
+    pairs = (
+        ("uuid", (stripe_object.get("metadata") or {}).get("payment_id")),
+        ("uuid", stripe_object.get("client_reference_id")),
+        (
+            "stripe_checkout_session_id",
+            object_type == "checkout.session" and stripe_object.get("id"),
+        ),
+        (
+            "stripe_payment_intent_id",
+            stripe_object.get("id") if object_type == "payment_intent" else intent,
+        ),
+    )
+    return [(name, value) for name, value in pairs if isinstance(value, str) and value]
 
 
 def _add_query(url, query):

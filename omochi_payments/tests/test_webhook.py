@@ -26,6 +26,7 @@ from odoo.tools import SQL, mute_logger
 
 from .. import const
 from ..const import WEBHOOK_MAX_BODY_BYTES
+from ..models.omochi_payment_event import _CronWaker
 from ..tools.stripe_signature import compute_signature, signature_header
 from .common import OmochiPaymentsCase, StripeSimulatorMixin
 
@@ -560,16 +561,24 @@ class TestWebhookSignature(WebhookCase):
     @contextmanager
     def count_queries(self):
         """Count the SQL statements of every cursor of the process meanwhile
-        (the request's, its own acknowledgement cursor's, the NOTIFY's)."""
+        (Odoo's cursors, and the NOTIFY on the cron waker's own connection)."""
         self.env.flush_all()
         counter = {"queries": 0}
         execute = sql_db.Cursor.execute
+        notify = _CronWaker.notify
 
         def counting_execute(cursor, *args, **kwargs):
             counter["queries"] += 1
             return execute(cursor, *args, **kwargs)
 
-        with patch.object(sql_db.Cursor, "execute", counting_execute):
+        def counting_notify(waker, *args, **kwargs):
+            counter["queries"] += 1
+            return notify(waker, *args, **kwargs)
+
+        with (
+            patch.object(sql_db.Cursor, "execute", counting_execute),
+            patch.object(_CronWaker, "notify", counting_notify),
+        ):
             yield counter
 
     def test_cost_of_acknowledgements(self):
