@@ -1211,7 +1211,8 @@ def _take_tracking_values(record):
     if not initial_values:  # nothing tracked, or tracking discarded (None)
         return False
     tracked_fields = record.fields_get(
-        list(initial_values), attributes=("string", "type", "selection", "currency_field")
+        list(initial_values),
+        attributes=("string", "type", "selection", "currency_field"),
     )
     _changes, commands = record._mail_track(tracked_fields, initial_values)
     pending[record.id] = {}
