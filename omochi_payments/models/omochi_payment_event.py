@@ -360,8 +360,14 @@ class OmochiPaymentEvent(models.Model):
             found.invalidate_recordset()
         applied = readable._omochi_applied_changes()
         ordered = readable.sorted(lambda event: (event.stripe_created, event.id))
-        for event in ordered:
-            event._omochi_process(parsed[event], transactions.get(event), applied)
+        # The chatter messages of the batch are written at its end, together.
+        transaction_model = self.env["omochi.payment.transaction"]
+        with transaction_model._omochi_collect_chatter() as chatter_log:
+            for event in ordered:
+                event._omochi_process(
+                    parsed[event], transactions.get(event), applied, chatter_log
+                )
+        transaction_model._omochi_log_batch_as_stripe(chatter_log)
         self.env.flush_all()
 
     def _omochi_applied_changes(self):
@@ -379,7 +385,7 @@ class OmochiPaymentEvent(models.Model):
         )
         return dict(self.env.cr.fetchall())
 
-    def _omochi_process(self, event, transaction, applied):
+    def _omochi_process(self, event, transaction, applied, chatter_log):
         """Apply one event in a savepoint, recording the outcome.
 
         Concurrency errors are raised again (the batch is claimed again);
@@ -389,10 +395,13 @@ class OmochiPaymentEvent(models.Model):
         :param dict event: The parsed event.
         :param transaction: Its payment (locked), or ``None``.
         :param dict applied: ``{change key: stripe event id}`` applied so far.
+        :param list chatter_log: The batch's collected chatter entries (an
+            event that fails takes its own back).
         """
         self.ensure_one()
         values = {"attempts": self.attempts + 1}
         duplicate_of = applied.get(self.change_key)
+        logged_before = len(chatter_log)
         try:
             with self.env.cr.savepoint():
                 if duplicate_of and duplicate_of != self.stripe_event_id:
@@ -416,6 +425,7 @@ class OmochiPaymentEvent(models.Model):
                 error,
             )
             values.update(state="failed", error=f"{type(error).__name__}: {error}")
+            del chatter_log[logged_before:]  # rolled back with the savepoint
         if values.get("state") == "done" and self.change_key:
             applied[self.change_key] = self.stripe_event_id
         self.write(values)
@@ -530,8 +540,10 @@ class _CronWaker:
         with self._lock:
             for attempt in (1, 2):
                 try:
+                    started = time.perf_counter()
                     with self._open().cursor() as cursor:
                         cursor.execute(statement.code, statement.params)
+                    _count_query(time.perf_counter() - started)
                     return
                 except psycopg2.OperationalError:
                     # The server closed it (restart, idle timeout): once more
@@ -557,6 +569,15 @@ class _CronWaker:
 
 
 _CRON_WAKER = _CronWaker()
+
+
+def _count_query(duration):
+    """Count a statement run outside Odoo's cursors where Odoo counts its own
+    (the request's figures in the access log), as ``sql_db.Cursor`` does."""
+    thread = threading.current_thread()
+    if hasattr(thread, "query_count"):
+        thread.query_count += 1
+        thread.query_time += duration
 
 
 def _as_int(value):

@@ -1,5 +1,7 @@
+import contextlib
 import logging
 import uuid
+import weakref
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit, urlunsplit
 
@@ -448,11 +450,66 @@ class OmochiPaymentTransaction(models.Model):
         (``_message_log``, not ``message_post``: no recipients to compute;
         open forms reload on the status bus message)."""
         record = record.sudo()
-        return record._message_log(
+        tracking = _take_tracking_values(record)
+        collected = _COLLECTED_CHATTER.get(self.env.cr)
+        if collected is not None:  # applying a batch of events: logged at its end
+            collected.append((record, body, tracking))
+            return
+        record._message_log(
             body=escape(body),
             author_id=self._omochi_stripe_author().id,
-            tracking_value_ids=_take_tracking_values(record),
+            tracking_value_ids=tracking,
         )
+
+    @api.model
+    @contextlib.contextmanager
+    def _omochi_collect_chatter(self):
+        """Collect, instead of writing, what :meth:`_omochi_log_as_stripe`
+        logs meanwhile on this cursor; yield the list of entries, for
+        :meth:`_omochi_log_batch_as_stripe` to write them together."""
+        entries = _COLLECTED_CHATTER[self.env.cr] = []
+        try:
+            yield entries
+        finally:
+            _COLLECTED_CHATTER.pop(self.env.cr, None)
+
+    @api.model
+    def _omochi_log_batch_as_stripe(self, entries):
+        """Log many ``(record, body, tracking commands)`` as
+        :meth:`_omochi_log_as_stripe` does, with one ``mail.message`` and one
+        ``mail.tracking.value`` creation per model (per round, when a record
+        has several entries: they keep their order)."""
+        author_id = self._omochi_stripe_author().id
+        tracking_values = []
+        while entries:
+            this_round, later, seen = [], [], set()
+            for entry in entries:
+                key = (entry[0]._name, entry[0].id)
+                (later if key in seen else this_round).append(entry)
+                seen.add(key)
+            by_model = {}
+            for record, body, tracking in this_round:
+                by_model.setdefault(record._name, []).append((record, body, tracking))
+            for model_entries in by_model.values():
+                records = (
+                    self.env[model_entries[0][0]._name]
+                    .sudo()
+                    .browse([record.id for record, _body, _tracking in model_entries])
+                )
+                messages = records._message_log_batch(
+                    {record.id: body for record, body, _tracking in model_entries},
+                    author_id=author_id,
+                )
+                for message, (_record, _body, tracking) in zip(
+                    messages, model_entries, strict=True
+                ):
+                    tracking_values += [
+                        {**values, "mail_message_id": message.id}
+                        for _create, _id, values in tracking or ()
+                    ]
+            entries = later
+        if tracking_values:
+            self.env["mail.tracking.value"].sudo().create(tracking_values)
 
     def _omochi_review_reason(self):
         """Why this completed payment may not pay its order, or ``None``.
@@ -1196,6 +1253,11 @@ class OmochiPaymentTransaction(models.Model):
         grace = timedelta(minutes=const.CHECKOUT_SESSION_REUSE_MARGIN_MINUTES)
         if self.expires_at and self.expires_at + grace < fields.Datetime.now():
             self._omochi_transition(const.STATUS_EXPIRED)
+
+
+# Chatter entries collected while a batch of webhook events is applied, by
+# cursor (see _omochi_collect_chatter).
+_COLLECTED_CHATTER = weakref.WeakKeyDictionary()
 
 
 def _take_tracking_values(record):
