@@ -1,4 +1,3 @@
-import contextlib
 import json
 import logging
 import os
@@ -7,10 +6,6 @@ import threading
 import time
 
 import psycopg2
-from psycopg2.extensions import (
-    ISOLATION_LEVEL_REPEATABLE_READ,
-    TRANSACTION_STATUS_IDLE,
-)
 
 from odoo import SUPERUSER_ID, api, fields, models, sql_db
 from odoo.exceptions import UserError
@@ -127,13 +122,13 @@ class OmochiPaymentEvent(models.Model):
     def _omochi_acknowledge(self, event, payload, company_ids):
         """Store a verified event ``pending`` and wake the cron workers.
 
-        The event is written by one statement that commits on its own
-        (autocommit, READ COMMITTED): a concurrent or repeated delivery of
-        the same event waits on the unique index and then does nothing, it
-        never fails to serialize. The statement stores the event, whom its
-        secret belongs to and the processing crons' triggers; one more wakes
-        the workers. The request's own cursor runs it when it has run nothing
-        yet (no second connection to borrow); otherwise a cursor of its own.
+        Meant for a cursor in autocommit mode (the webhook's, see its
+        controller): the event is then written by one statement that commits
+        on its own, at READ COMMITTED, so that a concurrent or repeated
+        delivery of the same event waits on the unique index and then does
+        nothing, it never fails to serialize. The statement stores the event,
+        whom its secret belongs to and the processing crons' triggers; a
+        NOTIFY then wakes the workers.
 
         :param dict event: The parsed, verified event.
         :param str payload: The raw JSON body, stored as received.
@@ -142,40 +137,10 @@ class OmochiPaymentEvent(models.Model):
         :return: Whether the event was stored already (a duplicate).
         :rtype: bool
         """
-        with self._omochi_autocommit_cursor() as cr:
-            stored = self._omochi_insert_pending(cr, event, payload, company_ids)
+        stored = self._omochi_insert_pending(self.env.cr, event, payload, company_ids)
         if stored:
             self._omochi_wake_cron_workers()
         return not stored
-
-    @contextlib.contextmanager
-    def _omochi_autocommit_cursor(self):
-        """Yield a cursor whose statements commit one by one.
-
-        The request's cursor when its transaction has not begun (the webhook
-        runs no statement before this one), switched back to Odoo's
-        transactional mode afterwards; a new cursor otherwise. A test's
-        shared cursor is yielded as it is (its test rolls everything back).
-        """
-        cr = self.env.cr
-        if not isinstance(cr, sql_db.Cursor):
-            yield cr
-            return
-        connection = cr._cnx
-        if connection.get_transaction_status() != TRANSACTION_STATUS_IDLE:
-            with self.env.registry.cursor() as own_cr:
-                own_cr._cnx.autocommit = True
-                try:
-                    yield own_cr
-                finally:
-                    own_cr._cnx.autocommit = False
-            return
-        connection.autocommit = True
-        try:
-            yield cr
-        finally:
-            # Odoo's cursors are transactional (REPEATABLE READ).
-            connection.set_isolation_level(ISOLATION_LEVEL_REPEATABLE_READ)
 
     @api.model
     def _omochi_insert_pending(self, cr, event, payload, company_ids):
@@ -240,15 +205,11 @@ class OmochiPaymentEvent(models.Model):
 
     @api.model
     def _omochi_wake_cron_workers(self):
-        """Wake the cron workers of every server at once, as
-        ``ir.cron._trigger()`` does (PostgreSQL NOTIFY on ``cron_trigger``,
-        which Odoo's cron threads listen to on the ``postgres`` database).
-
-        Sent on a connection kept open by this process: Odoo's pool closes
-        every connection to ``postgres`` when its cursor closes, and opening
-        one per delivery (a new server backend) cost more than the rest of
-        the acknowledgement."""
-        _CRON_WAKER.notify(self.env.cr.dbname)
+        """Wake the cron workers of every server, as ``ir.cron._trigger()``
+        does (PostgreSQL NOTIFY on ``cron_trigger``, which Odoo's cron threads
+        listen to on the ``postgres`` database), from this process's waker
+        thread (see ``_CronWaker``)."""
+        _CRON_WAKER.wake(self.env.cr.dbname)
 
     # ------------------------------------------------------------------
     # Processing (DESIGN §8): Odoo's cron workers, on any server
@@ -360,13 +321,35 @@ class OmochiPaymentEvent(models.Model):
             found.invalidate_recordset()
         applied = readable._omochi_applied_changes()
         ordered = readable.sorted(lambda event: (event.stripe_created, event.id))
-        # The chatter messages of the batch are written at its end, together.
         transaction_model = self.env["omochi.payment.transaction"]
-        with transaction_model._omochi_collect_chatter() as chatter_log:
-            for event in ordered:
-                event._omochi_process(
-                    parsed[event], transactions.get(event), applied, chatter_log
-                )
+        applied_meanwhile = dict(applied)  # not the failed attempt's
+        try:
+            # Usually every event applies: the whole batch in one savepoint,
+            # its writes flushed together.
+            with (
+                self.env.cr.savepoint(),
+                transaction_model._omochi_collect_chatter() as chatter_log,
+            ):
+                for event in ordered:
+                    event._omochi_process(
+                        parsed[event],
+                        transactions.get(event),
+                        applied_meanwhile,
+                        chatter_log,
+                        isolated=False,
+                    )
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            raise
+        except Exception:  # noqa: BLE001 - each event again, alone: its error is recorded
+            # One failed: again, each event in a savepoint of its own, so that
+            # the others apply and the failure is recorded on its event.
+            self.env.invalidate_all()
+            with transaction_model._omochi_collect_chatter() as chatter_log:
+                for event in ordered:
+                    event._omochi_process(
+                        parsed[event], transactions.get(event), applied, chatter_log
+                    )
+        # The chatter messages of the batch are written at its end, together.
         transaction_model._omochi_log_batch_as_stripe(chatter_log)
         self.env.flush_all()
 
@@ -385,39 +368,37 @@ class OmochiPaymentEvent(models.Model):
         )
         return dict(self.env.cr.fetchall())
 
-    def _omochi_process(self, event, transaction, applied, chatter_log):
-        """Apply one event in a savepoint, recording the outcome.
+    def _omochi_process(self, event, transaction, applied, chatter_log, isolated=True):
+        """Apply one event, recording the outcome on it.
 
-        Concurrency errors are raised again (the batch is claimed again);
-        any other error marks the event ``failed`` with the error and leaves
-        the transaction untouched (the retry cron tries again later).
+        Isolated, in a savepoint of its own: concurrency errors are raised
+        again (the batch is claimed again); any other error marks the event
+        ``failed`` with the error and leaves the transaction untouched (the
+        retry cron tries again later). Not isolated, every error is raised.
 
         :param dict event: The parsed event.
         :param transaction: Its payment (locked), or ``None``.
         :param dict applied: ``{change key: stripe event id}`` applied so far.
         :param list chatter_log: The batch's collected chatter entries (an
             event that fails takes its own back).
+        :param bool isolated: Whether to apply it in a savepoint of its own.
         """
         self.ensure_one()
         values = {"attempts": self.attempts + 1}
-        duplicate_of = applied.get(self.change_key)
         logged_before = len(chatter_log)
         try:
-            with self.env.cr.savepoint():
-                if duplicate_of and duplicate_of != self.stripe_event_id:
-                    values.update(
-                        state="ignored",
-                        error=self.env._(
-                            "Stripe sent this change before, as event %s.",
-                            duplicate_of,
-                        ),
-                    )
-                else:
-                    values.update(self._omochi_apply(event, transaction))
-                self.env.flush_all()
+            if not isolated:
+                values.update(self._omochi_outcome(event, transaction, applied))
+            else:
+                with self.env.cr.savepoint():
+                    values.update(self._omochi_outcome(event, transaction, applied))
+                    self.env.flush_all()
         except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
             raise
-        except Exception as error:  # noqa: BLE001 - recorded as the event error, retried by the cron
+        except Exception as error:
+            if not isolated:
+                raise
+            # Recorded as the event's error; the retry cron tries again.
             _logger.warning(
                 "Stripe event %s (%s) failed: %s",
                 self.stripe_event_id,
@@ -429,6 +410,22 @@ class OmochiPaymentEvent(models.Model):
         if values.get("state") == "done" and self.change_key:
             applied[self.change_key] = self.stripe_event_id
         self.write(values)
+
+    def _omochi_outcome(self, event, transaction, applied):
+        """Apply one event unless Stripe sent its change before; return the
+        event's new ``state``/``error`` values.
+
+        :rtype: dict
+        """
+        duplicate_of = applied.get(self.change_key)
+        if duplicate_of and duplicate_of != self.stripe_event_id:
+            return {
+                "state": "ignored",
+                "error": self.env._(
+                    "Stripe sent this change before, as event %s.", duplicate_of
+                ),
+            }
+        return self._omochi_apply(event, transaction)
 
     def _omochi_apply(self, event, transaction):
         """Apply one event; return the event's new ``state``/``error`` values.
@@ -520,46 +517,83 @@ class OmochiPaymentEvent(models.Model):
 
 
 class _CronWaker:
-    """One autocommit connection per process to the ``postgres`` database,
-    where Odoo's cron workers LISTEN, to NOTIFY them (see
-    ``_omochi_wake_cron_workers``). Opened lazily, again after a fork or a
-    lost connection."""
+    """Wakes Odoo's cron workers: a NOTIFY on ``cron_trigger`` in the
+    ``postgres`` database, where they LISTEN, as ``ir.cron._trigger()`` does.
+
+    One thread per process sends it, on a connection it keeps open (Odoo's
+    pool closes a connection to ``postgres`` with its cursor, and a new one
+    per delivery, a new server backend, cost more than the rest of the
+    acknowledgement): the request does not wait for it, and the deliveries
+    that come while a NOTIFY is on its way share the next one. The NOTIFY's
+    commit need not reach the disk: a wake-up lost to a crash only waits for
+    the processing crons' interval.
+    """
 
     def __init__(self):
-        self._lock = threading.Lock()
-        self._connection = None
-        self._pid = None
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
 
-    def notify(self, dbname):
-        """NOTIFY the cron workers that ``dbname`` has jobs ready."""
+    def _reset(self):
+        """Start afresh (also in a forked child: the parent's thread, lock
+        and connection are not the child's)."""
+        self._condition = threading.Condition()
+        self._pending = set()
+        self._thread = None
+        self._connection = None
+
+    def wake(self, dbname):
+        """Have the cron workers told, soon, that ``dbname`` has jobs ready."""
+        with self._condition:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="omochi-cron-waker", daemon=True
+                )
+                self._thread.start()
+            self._pending.add(dbname)
+            self._condition.notify()
+
+    def _run(self):
+        while True:
+            with self._condition:
+                while not self._pending:
+                    self._condition.wait()
+                dbnames, self._pending = self._pending, set()
+            for dbname in dbnames:
+                try:
+                    self._notify(dbname)
+                except Exception:  # the crons' interval catches up
+                    _logger.warning(
+                        "Could not wake the cron workers of %s; the processing "
+                        "crons will run at their next interval",
+                        dbname,
+                        exc_info=True,
+                    )
+
+    def _notify(self, dbname):
         statement = SQL(
             "SELECT %s('cron_trigger', %s)",
             SQL.identifier(ODOO_NOTIFY_FUNCTION),
             dbname,
         )
-        with self._lock:
-            for attempt in (1, 2):
-                try:
-                    started = time.perf_counter()
-                    with self._open().cursor() as cursor:
-                        cursor.execute(statement.code, statement.params)
-                    _count_query(time.perf_counter() - started)
-                    return
-                except psycopg2.OperationalError:
-                    # The server closed it (restart, idle timeout): once more
-                    # on a new connection.
-                    self._close()
-                    if attempt == 2:
-                        raise
+        for attempt in (1, 2):
+            try:
+                with self._open().cursor() as cursor:
+                    cursor.execute(statement.code, statement.params)
+                return
+            except psycopg2.OperationalError:
+                # The server closed it (restart, idle timeout): once more on
+                # a new connection.
+                self._close()
+                if attempt == 2:
+                    raise
 
     def _open(self):
-        if self._pid != os.getpid():
-            # A connection inherited through fork() belongs to the parent.
-            self._connection, self._pid = None, os.getpid()
         if self._connection is None or self._connection.closed:
             _dbname, info = sql_db.connection_info_for("postgres")
             self._connection = psycopg2.connect(**info)
             self._connection.autocommit = True
+            with self._connection.cursor() as cursor:
+                cursor.execute("SET synchronous_commit TO off")
         return self._connection
 
     def _close(self):
@@ -569,15 +603,6 @@ class _CronWaker:
 
 
 _CRON_WAKER = _CronWaker()
-
-
-def _count_query(duration):
-    """Count a statement run outside Odoo's cursors where Odoo counts its own
-    (the request's figures in the access log), as ``sql_db.Cursor`` does."""
-    thread = threading.current_thread()
-    if hasattr(thread, "query_count"):
-        thread.query_count += 1
-        thread.query_time += duration
 
 
 def _as_int(value):

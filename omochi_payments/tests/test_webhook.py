@@ -561,23 +561,23 @@ class TestWebhookSignature(WebhookCase):
     @contextmanager
     def count_queries(self):
         """Count the SQL statements of every cursor of the process meanwhile
-        (Odoo's cursors, and the NOTIFY on the cron waker's own connection)."""
+        (Odoo's cursors, and the NOTIFY of the cron waker)."""
         self.env.flush_all()
         counter = {"queries": 0}
         execute = sql_db.Cursor.execute
-        notify = _CronWaker.notify
+        wake = _CronWaker.wake
 
         def counting_execute(cursor, *args, **kwargs):
             counter["queries"] += 1
             return execute(cursor, *args, **kwargs)
 
-        def counting_notify(waker, *args, **kwargs):
-            counter["queries"] += 1
-            return notify(waker, *args, **kwargs)
+        def counting_wake(waker, *args, **kwargs):
+            counter["queries"] += 1  # the NOTIFY, sent by the waker's thread
+            return wake(waker, *args, **kwargs)
 
         with (
             patch.object(sql_db.Cursor, "execute", counting_execute),
-            patch.object(_CronWaker, "notify", counting_notify),
+            patch.object(_CronWaker, "wake", counting_wake),
         ):
             yield counter
 
