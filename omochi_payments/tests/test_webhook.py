@@ -632,6 +632,8 @@ class TestWebhookSignature(WebhookCase):
             "Webhook cost (SQL queries): %s",
             ", ".join(f"{kind}: {values}" for kind, values in samples.items()),
         )
+        # No query per event beyond its own writes (no N+1 lookups).
+        self.assertLessEqual(samples["applied in a batch of 5, per event"][0], 8)
         self.assertLessEqual(max(samples["new"]), 2)
         self.assertLessEqual(max(samples["duplicate"]), 1)
         self.assertLessEqual(max(samples["forged"]), 1)
@@ -1500,3 +1502,110 @@ class TestWebhookProcessingJob(WebhookCase):
         self.assertEqual(claimed.mapped("stripe_created")[:3], [100, 200, 300])
         self.process_events()
         self.assertEqual({record.state for record in stored}, {"ignored"})
+
+    # ------------------------------------------------------------------
+    # A batch's chatter: one message per change, written together
+    # ------------------------------------------------------------------
+
+    def tracked(self, message):
+        """``{field: (old, new)}`` of a message's tracking values."""
+        return {
+            value.field_id.name: (
+                value.old_value_char or value.old_value_float,
+                value.new_value_char or value.new_value_float,
+            )
+            for value in message.tracking_value_ids
+        }
+
+    def apply_events(self):
+        """Run the processing job and what Odoo does at commit (tracking
+        messages); return the messages written meanwhile."""
+        self.env.flush_all()
+        self.env.cr.execute("SELECT COALESCE(max(id), 0) FROM mail_message")
+        [last_before] = self.env.cr.fetchone()
+        with mute_logger(*LOGGERS):
+            self.process_events()
+        self.env.cr.precommit.run()
+        self.env.invalidate_all()
+        return self.env["mail.message"].search([("id", ">", last_before)])
+
+    def event_messages(self, written, record):
+        """The messages of ``written`` on ``record``, oldest first."""
+        return written.filtered(
+            lambda message: (message.model, message.res_id) == (record._name, record.id)
+        ).sorted("id")
+
+    def test_completion_message_carries_its_tracking(self):
+        """A completion writes one message on the payment and one on the
+        order, each with its note and its tracked changes (not a note and a
+        separate tracking message), signed by OdooBot."""
+        transaction = self.new_payment()
+        order = transaction.order_id
+        session = self.pay(transaction)["checkout_session"]
+        self.deliver(self.sim_event("checkout.session.completed", session["id"]))
+        written = self.apply_events()
+        [payment_message] = self.event_messages(written, transaction)
+        self.assertEqual(payment_message.author_id, self.env.ref("base.partner_root"))
+        self.assertIn("completed at Stripe", payment_message.body)
+        self.assertEqual(
+            self.tracked(payment_message)["status"], ("Pending", "Completed")
+        )
+        [order_message] = self.event_messages(written, order)
+        self.assertIn("Order paid", order_message.body)
+        self.assertEqual(self.tracked(order_message)["state"], ("Confirmed", "Paid"))
+
+    def test_events_of_one_payment_in_one_batch_keep_their_messages(self):
+        """A completion and a refund of one payment applied in one batch: a
+        message each, in Stripe's order, each with its own tracking."""
+        transaction = self.new_payment()
+        result = self.pay(transaction)
+        completed = self.sim_event(
+            "checkout.session.completed", result["checkout_session"]["id"]
+        )
+        self.refund(result["charge"]["id"], 5100)
+        refunded = self.sim_event("charge.refunded", result["charge"]["id"])
+        self.deliver(completed)
+        self.deliver(refunded)
+        written = self.apply_events()
+        self.assertEqual(transaction.status, const.STATUS_REFUNDED)
+        completion, refund = self.event_messages(written, transaction)
+        self.assertIn("completed at Stripe", completion.body)
+        self.assertEqual(self.tracked(completion)["status"], ("Pending", "Completed"))
+        self.assertIn("Refunded at Stripe", refund.body)
+        self.assertEqual(self.tracked(refund)["status"], ("Completed", "Refunded"))
+        paid, fully_refunded = self.event_messages(written, transaction.order_id)
+        self.assertIn("Order paid", paid.body)
+        self.assertIn("fully refunded", fully_refunded.body)
+        self.assertEqual(self.tracked(fully_refunded)["state"], ("Paid", "Refunded"))
+
+    def test_one_failing_event_does_not_hold_back_its_batch(self):
+        """The batch is applied at once; when one event fails, the others are
+        applied again one by one: they apply, with their messages, and only
+        the failing one is recorded failed, leaving its payment untouched."""
+        first, broken_payment, last = (self.new_payment() for _index in range(3))
+        for transaction in (first, last):
+            session = self.pay(transaction)["checkout_session"]
+            self.deliver(self.sim_event("checkout.session.completed", session["id"]))
+        intent = self.pay(broken_payment)["payment_intent"]
+        broken = copy.deepcopy(self.sim_event("payment_intent.succeeded", intent["id"]))
+        del broken["data"]["object"]["amount_received"]
+        stored_broken = self.deliver(broken)
+        self.assertEqual(self.stored_pending_count(), 3, "applied in one batch")
+        written = self.apply_events()
+        self.assertEqual(stored_broken.state, "failed")
+        self.assertEqual(stored_broken.error, "KeyError: 'amount_received'")
+        self.assertEqual(broken_payment.status, const.STATUS_PENDING)
+        self.assertFalse(self.event_messages(written, broken_payment))
+        self.assertNotEqual(broken_payment.order_id.state, "paid")
+        for transaction in (first, last):
+            self.assertEqual(transaction.status, const.STATUS_COMPLETED)
+            self.assertEqual(transaction.order_id.state, "paid")
+            [message] = self.event_messages(written, transaction)
+            self.assertIn("completed at Stripe", message.body)
+            [message] = self.event_messages(written, transaction.order_id)
+            self.assertIn("Order paid", message.body)
+
+    def stored_pending_count(self):
+        return self.env["omochi.payment.event"].search_count(
+            [("state", "=", "pending")]
+        )
