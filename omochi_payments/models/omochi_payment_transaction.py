@@ -437,7 +437,7 @@ class OmochiPaymentTransaction(models.Model):
         self.order_id._track_set_author(author)
 
     def _omochi_post_as_stripe(self, body):
-        """Post ``body`` in the transaction's chatter as Stripe's author."""
+        """Log ``body`` in the transaction's chatter as Stripe's author."""
         self.ensure_one()
         return self._omochi_log_as_stripe(self, body)
 
