@@ -580,7 +580,8 @@ the cron workers); the two processing crons apply the events meanwhile, on
 the same 2 cores. Odoo's `payment_stripe` applies inside the request. Each ack
 phase lasts {args.duration} s at most; the load generator (Python threads, one
 connection per request) runs on the same machine. Queries per request come
-from Odoo's access log (werkzeug line).
+from Odoo's access log (werkzeug line); the NOTIFY that wakes the cron workers
+is sent by a thread of the worker after the request, outside its figures.
 
 {table}
 
