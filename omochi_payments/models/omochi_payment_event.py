@@ -228,9 +228,20 @@ class OmochiPaymentEvent(models.Model):
         :return: The number of events processed.
         :rtype: int
         """
+        return self._omochi_claim_and_apply("state = 'pending'", batch_size)
+
+    @api.model
+    def _omochi_claim_and_apply(self, condition, batch_size):
+        """Claim and apply one batch of the events matching ``condition``
+        (SQL), claimed again when it meets a concurrent update; report the
+        progress to ir.cron (which calls again while events remain).
+
+        :return: The number of events processed.
+        :rtype: int
+        """
         for attempt in range(const.EVENT_BATCH_TRIES):
             try:
-                events = self._omochi_claim("state = 'pending'", batch_size)
+                events = self._omochi_claim(condition, batch_size)
                 events._omochi_apply_batch()
                 break
             except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
@@ -240,7 +251,7 @@ class OmochiPaymentEvent(models.Model):
                 self.env.invalidate_all()
                 time.sleep(random.uniform(0.0, 0.05 * 2**attempt))
         self.env.cr.execute(
-            "SELECT count(*) FROM omochi_payment_event WHERE state = 'pending'"
+            SQL("SELECT count(*) FROM omochi_payment_event WHERE %s", SQL(condition))
         )
         self.env["ir.cron"]._notify_progress(
             done=len(events), remaining=self.env.cr.fetchone()[0]
@@ -504,16 +515,10 @@ class OmochiPaymentEvent(models.Model):
 
     @api.model
     def _cron_omochi_retry_failed(self, batch_size=const.CRON_BATCH_SIZE):
-        """Process again one batch of failed events (ir.cron progress API:
-        Odoo commits each batch and calls again while some remain)."""
-        condition = self._omochi_retry_due_condition()
-        events = self._omochi_claim(condition, batch_size)
-        events._omochi_apply_batch()
-        self.env.cr.execute(
-            SQL("SELECT count(*) FROM omochi_payment_event WHERE %s", SQL(condition))
-        )
-        remaining = self.env.cr.fetchone()[0]
-        self.env["ir.cron"]._notify_progress(done=len(events), remaining=remaining)
+        """Process again one batch of failed events due for a retry, as the
+        processing job does pending ones (ir.cron progress API: Odoo commits
+        each batch and calls again while some remain)."""
+        self._omochi_claim_and_apply(self._omochi_retry_due_condition(), batch_size)
 
 
 class _CronWaker:
