@@ -1258,6 +1258,8 @@ class OmochiPaymentTransaction(models.Model):
 # Chatter entries collected while a batch of webhook events is applied, by
 # cursor (see _omochi_collect_chatter).
 _COLLECTED_CHATTER = weakref.WeakKeyDictionary()
+# Descriptions of tracked fields, by cursor (see _take_tracking_values).
+_TRACKED_FIELD_DESCRIPTIONS = weakref.WeakKeyDictionary()
 
 
 def _take_tracking_values(record):
@@ -1272,11 +1274,16 @@ def _take_tracking_values(record):
     initial_values = pending.get(record.id)
     if not initial_values:  # nothing tracked, or tracking discarded (None)
         return False
-    tracked_fields = record.fields_get(
-        list(initial_values),
-        attributes=("string", "type", "selection", "currency_field"),
-    )
-    _changes, commands = record._mail_track(tracked_fields, initial_values)
+    # Described once per transaction (fields_get is costly), as Odoo's own
+    # tracking does once per commit.
+    descriptions = _TRACKED_FIELD_DESCRIPTIONS.setdefault(record.env.cr, {})
+    key = (record._name, frozenset(initial_values), record.env.lang)
+    if key not in descriptions:
+        descriptions[key] = record.fields_get(
+            list(initial_values),
+            attributes=("string", "type", "selection", "currency_field"),
+        )
+    _changes, commands = record._mail_track(descriptions[key], initial_values)
     pending[record.id] = {}
     return commands or False
 
