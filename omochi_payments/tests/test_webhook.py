@@ -19,9 +19,10 @@ from datetime import datetime
 from unittest.mock import patch
 
 import requests
+from psycopg2.extensions import TRANSACTION_STATUS_INTRANS
 
 from odoo import fields, sql_db
-from odoo.tests import HttpCase, tagged
+from odoo.tests import HttpCase, TransactionCase, tagged
 from odoo.tools import SQL, mute_logger
 
 from .. import const
@@ -1609,3 +1610,36 @@ class TestWebhookProcessingJob(WebhookCase):
         return self.env["omochi.payment.event"].search_count(
             [("state", "=", "pending")]
         )
+
+
+@tagged("post_install", "-at_install")
+class TestAcknowledgementCursor(TransactionCase):
+    """§8: the webhook stores its event with its request's cursor switched to
+    autocommit and leaves it so (the request writes nothing more); Odoo's pool
+    must hand that connection out transactional again."""
+
+    def test_autocommit_connection_is_transactional_when_borrowed_again(self):
+        database = sql_db.db_connect(self.env.cr.dbname)
+        with database.cursor() as cr:
+            connection = cr._cnx
+            connection.autocommit = True
+            cr.execute("SELECT 1")
+        held = []
+        try:
+            while True:  # borrow until the pool hands out that connection
+                cr = database.cursor()
+                held.append(cr)
+                if cr._cnx is connection:
+                    break
+                self.assertLess(len(held), 64, "the connection left the pool")
+            self.assertFalse(connection.autocommit)
+            cr.execute("SHOW transaction_isolation")
+            self.assertEqual(cr.fetchone(), ("repeatable read",))
+            # A statement leaves the connection in a transaction block (it
+            # would be idle again, committed, in autocommit).
+            self.assertEqual(
+                connection.get_transaction_status(), TRANSACTION_STATUS_INTRANS
+            )
+        finally:
+            for cursor in held:
+                cursor.close()
