@@ -71,8 +71,9 @@ class OmochiPaymentStatusPage(http.Controller):
     )
     def payment_status_poll(self, session_id=None, **_query):
         """The status page's poll: ``{"status": "<API status>"}`` of the
-        payment of ``session_id``, refreshed from Stripe while not final.
-        Nothing more than the page itself shows."""
+        payment of ``session_id``, refreshed from Stripe while not final, as
+        rarely as the page (the refresh claim). Nothing more than the page
+        itself shows."""
         transaction = request.env["omochi.payment.transaction"]
         if isinstance(session_id, str) and CHECKOUT_SESSION_ID_PATTERN.match(
             session_id
@@ -82,7 +83,7 @@ class OmochiPaymentStatusPage(http.Controller):
             )
         if not transaction:
             return error_response(404, "not_found", "No such payment.")
-        transaction._stripe_refresh()
+        transaction._stripe_refresh_on_request()
         return json_response({"status": transaction._get_api_status()})
 
     @staticmethod

@@ -353,8 +353,8 @@ class OmochiPaymentEvent(models.Model):
             raise
         except Exception:  # noqa: BLE001 - each event again, alone: its error is recorded
             # One failed: again, each event in a savepoint of its own, so that
-            # the others apply and the failure is recorded on its event.
-            self.env.invalidate_all()
+            # the others apply and the failure is recorded on its event (the
+            # savepoint's rollback has cleared the caches).
             with transaction_model._omochi_collect_chatter() as chatter_log:
                 for event in ordered:
                     event._omochi_process(

@@ -403,8 +403,8 @@ class OmochiPaymentTransaction(models.Model):
         review instead (DESIGN §4)."""
         order = self.order_id
         amount = self.currency_id.format(self.amount)
-        self._omochi_post_as_stripe(
-            self.env._("Payment of %s completed at Stripe.", amount)
+        self._omochi_log_as_stripe(
+            self, self.env._("Payment of %s completed at Stripe.", amount)
         )
         reason = self._omochi_review_reason()
         if reason:
@@ -435,11 +435,6 @@ class OmochiPaymentTransaction(models.Model):
         author = self._omochi_stripe_author()
         self._track_set_author(author)
         self.order_id._track_set_author(author)
-
-    def _omochi_post_as_stripe(self, body):
-        """Log ``body`` in the transaction's chatter as Stripe's author."""
-        self.ensure_one()
-        return self._omochi_log_as_stripe(self, body)
 
     @api.model
     def _omochi_log_as_stripe(self, record, body):
@@ -564,7 +559,7 @@ class OmochiPaymentTransaction(models.Model):
             reference=self.reference,
             reason=reason,
         )
-        self._omochi_post_as_stripe(body)
+        self._omochi_log_as_stripe(self, body)
         self.order_id.sudo().message_post(
             body=body, author_id=self._omochi_stripe_author().id
         )
@@ -712,8 +707,8 @@ class OmochiPaymentTransaction(models.Model):
         if not self._omochi_transition(status, {"amount_refunded": refunded}):
             return False
         amount = self.currency_id.format(refunded)
-        self._omochi_post_as_stripe(
-            self.env._("Refunded at Stripe: %s in total.", amount)
+        self._omochi_log_as_stripe(
+            self, self.env._("Refunded at Stripe: %s in total.", amount)
         )
         if full and self.review_required:
             self._omochi_clear_review(self.env._("Refunded in full."))

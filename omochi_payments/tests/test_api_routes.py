@@ -14,7 +14,6 @@ import requests
 
 from odoo.tests import HttpCase, tagged
 
-from .. import const
 from ..tools import stripe_gateway
 from .common import OmochiPaymentsCase, StripeSimulatorMixin
 
@@ -847,14 +846,6 @@ class TestRefreshBound(ApiRoutesCase):
     def retrievals(self, session_id):
         return self.simulator_requests(f"/v1/checkout/sessions/{session_id}", "GET")
 
-    def age_claims(self):
-        """Move every refresh claim past the interval."""
-        self.env.cr.execute(
-            "UPDATE omochi_payment_refresh_claim SET claimed_at = claimed_at"
-            " - interval '1 second' * %s",
-            [const.REFRESH_MIN_INTERVAL_SECONDS + 1],
-        )
-
     def test_status_page_loop_makes_one_stripe_call(self):
         session_id = self.new_session()["checkout_session_id"]
         for _attempt in range(10):
@@ -863,9 +854,21 @@ class TestRefreshBound(ApiRoutesCase):
             )
             self.assertEqual(response.status_code, 200)
         self.assertEqual(len(self.retrievals(session_id)), 1)
-        self.age_claims()
+        self.age_refresh_claims()
         self.request("GET", f"/omochi/payment/status?session_id={session_id}")
         self.assertEqual(len(self.retrievals(session_id)), 2)
+
+    def test_status_poll_loop_makes_one_stripe_call(self):
+        """The status page's poll (anonymous, keyed by the ``cs_`` id) is
+        bounded like the page itself."""
+        session_id = self.new_session()["checkout_session_id"]
+        for _attempt in range(10):
+            response = self.request(
+                "GET", f"/omochi/payment/status/poll?session_id={session_id}"
+            )
+            self.assertEqual(response.status_code, 200)
+            self.assertEqual(response.json(), {"status": "PENDING"})
+        self.assertEqual(len(self.retrievals(session_id)), 1)
 
     def test_check_status_loop_makes_one_stripe_call(self):
         session_id = self.new_session()["checkout_session_id"]

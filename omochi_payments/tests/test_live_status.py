@@ -86,6 +86,9 @@ class TestLiveStatus(StripeSimulatorMixin, OmochiPaymentsCase, HttpCase):
         self.assertEqual(self.url_open(poll_url).json(), {"status": "PENDING"})
 
         self.complete_session(session_id)
+        # Stripe is asked again once the refresh interval has passed.
+        self.assertEqual(self.url_open(poll_url).json(), {"status": "PENDING"})
+        self.age_refresh_claims()
         self.assertEqual(self.url_open(poll_url).json(), {"status": "COMPLETED"})
         page = html.fromstring(
             self.url_open(f"{STATUS_PAGE}?session_id={session_id}").content
