@@ -297,6 +297,26 @@ class TestCompanyWalls(MoneySafetyCase):
         own.action_refund()
         self.assertEqual(transaction.status, const.STATUS_REFUNDED)
 
+    def test_payment_link_of_another_company(self):
+        """The Payment Link dialog's link carries the order's access token:
+        a wizard made by hand for another company's order must not show it."""
+        order = self._eur_order()
+        order._portal_ensure_token()
+        wizard = (
+            self.env["omochi.payment.link.wizard"]
+            .with_user(self.other_company_manager)
+            .create({"order_id": order.id})
+        )
+        with self.assertRaises(AccessError):
+            wizard.read(["link"])
+        self.assertIn(
+            order.access_token,
+            self.env["omochi.payment.link.wizard"]
+            .with_user(self.manager)
+            .create({"order_id": order.id})
+            .link,
+        )
+
     def test_cancel_of_another_company(self):
         order = self._eur_order()
         transaction, _created = order._omochi_checkout()

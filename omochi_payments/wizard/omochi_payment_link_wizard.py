@@ -18,9 +18,11 @@ class OmochiPaymentLinkWizard(models.TransientModel):
 
     @api.depends("order_id")
     def _compute_link(self):
-        """The absolute portal URL of the order, with its access token."""
+        """The absolute portal URL of the order, with its access token: read
+        with the user's rights (a wizard made for an order the user may not
+        read must not hand out its token)."""
         for wizard in self:
-            order = wizard.order_id.sudo()
+            order = wizard.order_id
             wizard.link = order and order.get_base_url() + order.get_portal_url()
 
     def action_send_email(self):
