@@ -1,7 +1,7 @@
 {
     "name": "Omochi Orders",
     "summary": "Customer orders of the Omochi platform, with portal access",
-    "version": "18.0.1.2.1",
+    "version": "18.0.1.2.2",
     "category": "Sales",
     "author": "Omochi",
     "license": "LGPL-3",

@@ -1,7 +1,7 @@
 {
     "name": "Omochi Payments",
     "summary": "Stripe Checkout payments for Omochi orders",
-    "version": "18.0.1.3.0",
+    "version": "18.0.1.3.1",
     "category": "Accounting/Payment Providers",
     "author": "Omochi",
     "website": "https://github.com/omochi/omochi-payments",

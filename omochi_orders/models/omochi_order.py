@@ -30,7 +30,7 @@ class OmochiOrder(models.Model):
         required=True,
         readonly=True,
         copy=False,
-        index=True,
+        # No index=True: the UNIQUE constraint's index serves the lookups.
         default=lambda self: str(uuid.uuid4()),
         help="Public identifier of the order, used by the API.",
     )

@@ -59,7 +59,7 @@ class OmochiPaymentTransaction(models.Model):
         required=True,
         readonly=True,
         copy=False,
-        index=True,
+        # No index=True: the UNIQUE constraint's index serves the lookups.
         default=lambda self: str(uuid.uuid4()),
         help="Public identifier of the payment, used by the API (payment_id).",
     )

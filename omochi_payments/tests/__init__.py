@@ -22,3 +22,4 @@ from . import test_live_status
 from . import test_demo_data
 from . import test_money_safety
 from . import test_money_state_machine
+from . import test_schema
