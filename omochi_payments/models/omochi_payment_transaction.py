@@ -335,8 +335,10 @@ class OmochiPaymentTransaction(models.Model):
         self.env["res.groups"].browse(group_id)._bus_send(
             const.BUS_STATUS_NOTIFICATION, payload
         )
+        if not self.pay_user_id:
+            return
         message = self._omochi_outcome_message()
-        if self.pay_user_id and message:
+        if message:
             self.pay_user_id._bus_send("simple_notification", message)
 
     def _omochi_outcome_message(self):
