@@ -1398,6 +1398,20 @@ class TestWebhookProcessingJob(WebhookCase):
         self.assertEqual(self.stored(event["id"]).state, "done")
         self.assertEqual(transaction.status, const.STATUS_COMPLETED)
 
+    def test_a_processing_cron_deleted_by_hand_refuses_no_event(self):
+        """The event is stored and the remaining processing cron triggered
+        (the deleted cron's missing id once made every delivery fail)."""
+        kept, deleted = (self.env.ref(xmlid) for xmlid in const.EVENT_PROCESSING_CRONS)
+        deleted.unlink()
+        transaction = self.new_payment()
+        session = self.pay(transaction)["checkout_session"]
+        event = self.sim_event("checkout.session.completed", session["id"])
+        self.assertEqual(self.deliver(event).state, "pending")
+        triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", kept.id)])
+        self.assertTrue(triggers)
+        self.process_events()
+        self.assertEqual(transaction.status, const.STATUS_COMPLETED)
+
     def test_two_event_objects_for_one_change_apply_once(self):
         """Stripe may send two Event objects for one change: the same
         (data.object.id, type) applies once, in one batch or two."""
