@@ -214,6 +214,11 @@ EVENT_PROCESSING_CRONS = (
     "omochi_payments.ir_cron_omochi_process_events",
     "omochi_payments.ir_cron_omochi_process_events_2",
 )
+# The deliveries of this window share one wake-up of the processing crons: the
+# first stores a trigger due at its end (and has the cron workers woken then);
+# the next ones, finding that trigger still ahead, add none. Applying waits up
+# to this long more; the acknowledgement saves the trigger rows and the NOTIFY.
+EVENT_WAKE_WINDOW_SECONDS = 0.1
 # A batch of the processing job that meets a concurrent update is claimed
 # again this many times in all.
 EVENT_BATCH_TRIES = 5

@@ -1,3 +1,4 @@
+import heapq
 import json
 import logging
 import os
@@ -127,8 +128,10 @@ class OmochiPaymentEvent(models.Model):
         on its own, at READ COMMITTED, so that a concurrent or repeated
         delivery of the same event waits on the unique index and then does
         nothing, it never fails to serialize. The statement stores the event,
-        whom its secret belongs to and the processing crons' triggers; a
-        NOTIFY then wakes the workers.
+        whom its secret belongs to and, unless a delivery of the last moments
+        did, the processing crons' triggers, due at the end of the wake window
+        (``const.EVENT_WAKE_WINDOW_SECONDS``); a NOTIFY then wakes the workers
+        when they are due.
 
         :param dict event: The parsed, verified event.
         :param str payload: The raw JSON body, stored as received.
@@ -137,18 +140,25 @@ class OmochiPaymentEvent(models.Model):
         :return: Whether the event was stored already (a duplicate).
         :rtype: bool
         """
-        stored = self._omochi_insert_pending(self.env.cr, event, payload, company_ids)
-        if stored:
+        stored, triggered = self._omochi_insert_pending(
+            self.env.cr, event, payload, company_ids
+        )
+        if triggered:
             self._omochi_wake_cron_workers()
         return not stored
 
     @api.model
     def _omochi_insert_pending(self, cr, event, payload, company_ids):
         """Insert the event ``pending`` with ``cr`` unless it is stored
-        already; trigger the processing crons when it is new.
+        already; when it is new, trigger each processing cron that has no
+        trigger due after the first half of the wake window.
 
-        :return: Whether the event was inserted.
-        :rtype: bool
+        A trigger due that late can only be deleted by a job that starts after
+        it is due, so well after this statement commits: that job claims the
+        event. Concurrent deliveries may both add a trigger (harmless).
+
+        :return: ``(whether the event was inserted, whether a trigger was)``
+        :rtype: tuple[bool, bool]
         """
         stripe_object = event["data"]["object"]
         now = fields.Datetime.now()
@@ -175,11 +185,19 @@ class OmochiPaymentEvent(models.Model):
                 -- The database's clock, to the microsecond: a running job
                 -- deletes the triggers older than its start when it ends,
                 -- and Odoo's now() (whole seconds) could fall before it.
-                SELECT cron_id, now() AT TIME ZONE 'UTC', %(uid)s, %(uid)s,
-                       %(now)s, %(now)s
-                  FROM new_event, unnest(%(cron_ids)s::int[]) AS cron_id
+                SELECT cron.id,
+                       now() AT TIME ZONE 'UTC' + make_interval(secs => %(window)s),
+                       %(uid)s, %(uid)s, %(now)s, %(now)s
+                  FROM new_event, unnest(%(cron_ids)s::int[]) AS cron(id)
+                 WHERE NOT EXISTS (
+                        SELECT 1 FROM ir_cron_trigger due
+                         WHERE due.cron_id = cron.id
+                           AND due.call_at > now() AT TIME ZONE 'UTC'
+                                             + make_interval(secs => %(window)s / 2)
+                       )
+                RETURNING cron_id
             )
-            SELECT id FROM new_event
+            SELECT (SELECT count(*) FROM new_event), (SELECT count(*) FROM wake)
             """,
             {
                 "id": event["id"],
@@ -196,9 +214,11 @@ class OmochiPaymentEvent(models.Model):
                 "company_ids": list(company_ids),
                 "cron_ids": list(self._omochi_processing_cron_ids()),
                 "uid": self.env.uid or SUPERUSER_ID,
+                "window": const.EVENT_WAKE_WINDOW_SECONDS,
             },
         )
-        return bool(cr.rowcount)
+        inserted, triggered = cr.fetchone()
+        return bool(inserted), bool(triggered)
 
     @api.model
     @tools.ormcache()
@@ -218,8 +238,8 @@ class OmochiPaymentEvent(models.Model):
         """Wake the cron workers of every server, as ``ir.cron._trigger()``
         does (PostgreSQL NOTIFY on ``cron_trigger``, which Odoo's cron threads
         listen to on the ``postgres`` database), from this process's waker
-        thread (see ``_CronWaker``)."""
-        _CRON_WAKER.wake(self.env.cr.dbname)
+        thread (see ``_CronWaker``), once the trigger just stored is due."""
+        _CRON_WAKER.wake(self.env.cr.dbname, const.EVENT_WAKE_WINDOW_SECONDS)
 
     # ------------------------------------------------------------------
     # Processing (DESIGN §8): Odoo's cron workers, on any server
@@ -538,9 +558,10 @@ class _CronWaker:
     One thread per process sends it, on a connection it keeps open (Odoo's
     pool closes a connection to ``postgres`` with its cursor, and a new one
     per delivery, a new server backend, cost more than the rest of the
-    acknowledgement): the request does not wait for it, and the deliveries
-    that come while a NOTIFY is on its way share the next one. The NOTIFY's
-    commit need not reach the disk: a wake-up lost to a crash only waits for
+    acknowledgement): the request does not wait for it. Each wake-up is sent
+    when asked for (once the trigger it announces is due); the wake-ups due
+    by then share one NOTIFY per database. The NOTIFY's commit need not reach
+    the disk: a wake-up lost to a crash only waits for the next delivery's or
     the processing crons' interval.
     """
 
@@ -552,28 +573,39 @@ class _CronWaker:
         """Start afresh (also in a forked child: the parent's thread, lock
         and connection are not the child's)."""
         self._condition = threading.Condition()
-        self._pending = set()
+        self._pending = []  # heap of (monotonic time due, dbname)
         self._thread = None
         self._connection = None
 
-    def wake(self, dbname):
-        """Have the cron workers told, soon, that ``dbname`` has jobs ready."""
+    def wake(self, dbname, delay=0.0):
+        """Have the cron workers told, ``delay`` seconds from now, that
+        ``dbname`` has jobs ready."""
         with self._condition:
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="omochi-cron-waker", daemon=True
                 )
                 self._thread.start()
-            self._pending.add(dbname)
+            heapq.heappush(self._pending, (time.monotonic() + delay, dbname))
             self._condition.notify()
+
+    def _take_due(self):
+        """Wait until a wake-up is due; return the databases due by then."""
+        with self._condition:
+            while True:
+                now = time.monotonic()
+                if self._pending and self._pending[0][0] <= now:
+                    break
+                next_due = self._pending[0][0] if self._pending else None
+                self._condition.wait(None if next_due is None else next_due - now)
+            dbnames = set()
+            while self._pending and self._pending[0][0] <= now:
+                dbnames.add(heapq.heappop(self._pending)[1])
+            return dbnames
 
     def _run(self):
         while True:
-            with self._condition:
-                while not self._pending:
-                    self._condition.wait()
-                dbnames, self._pending = self._pending, set()
-            for dbname in dbnames:
+            for dbname in self._take_due():
                 try:
                     self._notify(dbname)
                 except Exception:  # the crons' interval catches up

@@ -123,7 +123,7 @@ class OmochiPaymentsCase(TransactionCase):
         :return: ``(stored event, duplicate)``.
         """
         events = self.env["omochi.payment.event"].sudo()
-        stored = events._omochi_insert_pending(
+        stored, _triggered = events._omochi_insert_pending(
             self.env.cr, event, json.dumps(event), company_ids
         )
         self.process_events()

@@ -12,6 +12,7 @@ import itertools
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -1397,6 +1398,89 @@ class TestWebhookProcessingJob(WebhookCase):
         self.assertEqual(processed, 1)
         self.assertEqual(self.stored(event["id"]).state, "done")
         self.assertEqual(transaction.status, const.STATUS_COMPLETED)
+
+    def _future_triggers(self):
+        """The processing crons' triggers due after now (the test's clock)
+        and how far ahead, in seconds."""
+        crons = [self.env.ref(xmlid).id for xmlid in const.EVENT_PROCESSING_CRONS]
+        self.env.cr.execute(
+            """
+            SELECT cron_id, EXTRACT(EPOCH FROM call_at - now() AT TIME ZONE 'UTC')
+              FROM ir_cron_trigger
+             WHERE cron_id = ANY(%s) AND call_at > now() AT TIME ZONE 'UTC'
+             ORDER BY cron_id, call_at
+            """,
+            [crons],
+        )
+        return [(cron_id, float(ahead)) for cron_id, ahead in self.env.cr.fetchall()]
+
+    def test_deliveries_of_one_window_share_a_wake_up(self):
+        """The first delivery stores each processing cron's trigger due at
+        the end of the wake window and has the workers woken then; the next
+        ones find those triggers ahead and add none, nor any wake-up. Past
+        the window's first half, a delivery triggers again."""
+        window = const.EVENT_WAKE_WINDOW_SECONDS
+        crons = sorted(self.env.ref(x).id for x in const.EVENT_PROCESSING_CRONS)
+        wake, delays = _CronWaker.wake, []
+
+        def recording_wake(waker, dbname, delay=0.0):
+            delays.append(delay)
+            return wake(waker, dbname, delay)
+
+        def deliver_new_event():
+            transaction = self.new_payment()
+            session = self.pay(transaction)["checkout_session"]
+            event = self.sim_event("checkout.session.completed", session["id"])
+            self.assertEqual(self.deliver(event).state, "pending")
+
+        with patch.object(_CronWaker, "wake", recording_wake):
+            for _index in range(3):
+                deliver_new_event()
+            self.assertEqual(self._future_triggers(), [(c, window) for c in crons])
+            self.assertEqual(delays, [window])
+            # Half the window and a little more later (the database's clock
+            # stands still in a test: the triggers are moved instead).
+            self.env.cr.execute(
+                "UPDATE ir_cron_trigger SET call_at = call_at - %s * interval '1s'"
+                " WHERE cron_id = ANY(%s)",
+                [window * 0.6, crons],
+            )
+            deliver_new_event()
+        ahead = [round(seconds, 6) for _cron, seconds in self._future_triggers()]
+        self.assertEqual(
+            sorted(ahead), sorted([round(window * 0.4, 6)] * 2 + [window] * 2)
+        )
+        self.assertEqual(delays, [window, window])
+        self.process_events()
+        self.assertFalse(
+            self.env["omochi.payment.event"].search([("state", "=", "pending")])
+        )
+
+    def test_waker_sends_each_wake_up_when_due(self):
+        """The waker's thread sends a wake-up when it is due, not before, the
+        earliest first; the request that asked for it never waits."""
+        waker, sent = _CronWaker(), []
+        done = threading.Event()
+
+        def recording_notify(_waker, dbname):
+            sent.append((dbname, time.monotonic() - start))
+            if len(sent) == 3:
+                done.set()
+
+        with patch.object(_CronWaker, "_notify", recording_notify):
+            start = time.monotonic()
+            waker.wake("db_late", 0.3)
+            waker.wake("db_now")
+            waker.wake("db_soon", 0.1)
+            asked = time.monotonic() - start
+            self.assertTrue(done.wait(5))
+        self.assertLess(asked, 0.05)
+        self.assertEqual(
+            [dbname for dbname, _at in sent], ["db_now", "db_soon", "db_late"]
+        )
+        at = dict(sent)
+        self.assertGreaterEqual(at["db_soon"], 0.1)
+        self.assertGreaterEqual(at["db_late"], 0.3)
 
     def test_a_processing_cron_deleted_by_hand_refuses_no_event(self):
         """The event is stored and the remaining processing cron triggered
