@@ -154,8 +154,11 @@ class OmochiPaymentEvent(models.Model):
         trigger due after the first half of the wake window.
 
         A trigger due that late can only be deleted by a job that starts after
-        it is due, so well after this statement commits: that job claims the
-        event. Concurrent deliveries may both add a trigger (harmless).
+        it is due (Odoo deletes the triggers due before a job's start when it
+        ends), so after this statement has committed, unless the statement
+        took half the window: that job claims the event. In that rare case,
+        the next delivery's trigger or the crons' 1-minute interval applies
+        it. Concurrent deliveries may both add a trigger (harmless).
 
         :return: ``(whether the event was inserted, whether a trigger was)``
         :rtype: tuple[bool, bool]

@@ -1462,19 +1462,21 @@ class TestWebhookProcessingJob(WebhookCase):
         waker, sent = _CronWaker(), []
         done = threading.Event()
 
-        def recording_notify(_waker, dbname):
+        def recording_notify(dbname):
             sent.append((dbname, time.monotonic() - start))
             if len(sent) == 3:
                 done.set()
 
-        with patch.object(_CronWaker, "_notify", recording_notify):
+        # This waker's only: the process's own waker may be sending a wake-up
+        # of an earlier test meanwhile.
+        with patch.object(waker, "_notify", recording_notify):
             start = time.monotonic()
             waker.wake("db_late", 0.3)
             waker.wake("db_now")
             waker.wake("db_soon", 0.1)
             asked = time.monotonic() - start
             self.assertTrue(done.wait(5))
-        self.assertLess(asked, 0.05)
+        self.assertLess(asked, 0.25)
         self.assertEqual(
             [dbname for dbname, _at in sent], ["db_now", "db_soon", "db_late"]
         )
