@@ -8,7 +8,7 @@ import time
 
 import psycopg2
 
-from odoo import SUPERUSER_ID, api, fields, models, sql_db, tools
+from odoo import SUPERUSER_ID, api, fields, models, sql_db
 from odoo.exceptions import UserError
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
@@ -224,10 +224,9 @@ class OmochiPaymentEvent(models.Model):
         return bool(inserted), bool(triggered)
 
     @api.model
-    @tools.ormcache()
     def _omochi_processing_cron_ids(self):
-        """The ids of the processing crons, cached: one cache lookup per
-        delivery instead of one per cron (and none of ``env.ref()``'s reads).
+        """The ids of the processing crons that exist (ormcached lookups,
+        unlike ``env.ref()``, which reads each record).
 
         :rtype: tuple[int]
         """
